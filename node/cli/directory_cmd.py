@@ -1,0 +1,160 @@
+"""``lali directory``: the hub builds and signs the member directory.
+
+The hub keeps an unsigned *draft* (members and their public keys) and signs it into
+the directory file that nodes load. Each signing raises the version by one.
+"""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from keys import (
+    Directory,
+    DirectoryKey,
+    Member,
+    Role,
+    RootKey,
+    load_root_key,
+    save_root_key,
+    sign_directory,
+    verify_directory,
+)
+from node.cli.common import fail, read_passphrase
+from node.trust import parse_root_keys
+from schemas.errors import ConfigError, LaliError
+
+app = typer.Typer(help="The signed member directory (hub operators).", no_args_is_help=True)
+
+Draft = Annotated[Path, typer.Option(help="unsigned draft kept by the hub")]
+PassFile = Annotated[
+    Path | None,
+    typer.Option(help="file whose first line is the passphrase (else $LALI_PASSPHRASE)"),
+]
+
+
+def _read_draft(path: Path) -> dict[str, Any]:
+    try:
+        draft: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read draft {path}: {exc}") from exc
+    return draft
+
+
+def _write_draft(path: Path, draft: dict[str, Any]) -> None:
+    path.write_text(json.dumps(draft, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@app.command("init")
+def init(
+    root_key: Annotated[Path, typer.Option(help="root key file to create (mode 0600)")],
+    draft: Draft,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Create the hub's root key and an empty draft; print the root public key.
+
+    Example: lali directory init --root-key hub-root.key --draft directory.draft.json
+    """
+    root = RootKey.generate()
+    try:
+        save_root_key(root_key, root, read_passphrase(passphrase_file))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    _write_draft(draft, {"version": 0, "members": []})
+    typer.echo(f"root key {root.kid} written to {root_key}")
+    typer.echo('put this in every node.toml as root_keys = ["..."]:')
+    typer.echo(base64.b64encode(bytes(root.verify_key)).decode("ascii"))
+
+
+@app.command("add")
+def add(
+    draft: Draft,
+    public: Annotated[Path, typer.Option(help="JSON from `lali keys export-public`")],
+    name: Annotated[str, typer.Option(help="display name, e.g. 'Samoa'")],
+    role: Annotated[Role, typer.Option(help="member or hub")] = Role.MEMBER,
+) -> None:
+    """Add a member (or replace its keys) in the draft.
+
+    Example: lali directory add --draft directory.draft.json --public ws.pub.json --name Samoa
+    """
+    try:
+        doc = _read_draft(draft)
+        pub = json.loads(public.read_text(encoding="utf-8"))
+        keys = [DirectoryKey.model_validate(k) for k in pub["keys"]]
+        member = Member(code=pub["code"], name=name, role=role, keys=keys)
+    except (OSError, KeyError, json.JSONDecodeError, ValidationError) as exc:
+        raise typer.BadParameter(f"{public}: {exc}") from exc
+    except LaliError as exc:
+        raise fail(exc) from exc
+    members = [m for m in doc["members"] if m["code"] != member.code]
+    members.append(member.model_dump(mode="json"))
+    doc["members"] = sorted(members, key=lambda m: m["code"])
+    _write_draft(draft, doc)
+    typer.echo(f"{member.code} ({name}, {role.value}) in {draft}: {len(members)} members")
+
+
+@app.command("sign")
+def sign(
+    draft: Draft,
+    root_key: Annotated[Path, typer.Option(help="hub root key file")],
+    out: Annotated[Path, typer.Option(help="signed directory to write")],
+    valid_days: Annotated[int, typer.Option(help="days until the directory expires")] = 30,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Sign the draft into a directory with the next version number.
+
+    Example: lali directory sign --draft directory.draft.json --root-key hub-root.key \\
+        --out directory.json
+    """
+    try:
+        doc = _read_draft(draft)
+        root = load_root_key(root_key, read_passphrase(passphrase_file))
+        now = datetime.now(UTC)
+        directory = Directory(
+            version=int(doc["version"]) + 1,
+            issued_at=now,
+            expires_at=now + timedelta(days=valid_days),
+            members=[Member.model_validate(m) for m in doc["members"]],
+        )
+    except ValidationError as exc:
+        raise typer.BadParameter(f"{draft}: {exc}") from exc
+    except LaliError as exc:
+        raise fail(exc) from exc
+    out.write_bytes(sign_directory(directory, [root]))
+    doc["version"] = directory.version
+    _write_draft(draft, doc)
+    typer.echo(f"directory version {directory.version} signed by {root.kid} -> {out}")
+    typer.echo(f"expires {directory.expires_at.isoformat(timespec='seconds')}")
+
+
+@app.command("show")
+def show(
+    path: Annotated[Path, typer.Argument(help="signed directory file")],
+    root_public: Annotated[
+        list[str], typer.Option(help="trusted root public key (base64); repeatable")
+    ],
+) -> None:
+    """Verify a signed directory against root keys and print its members.
+
+    Example: lali directory show directory.json --root-public 3q2+7w...=
+    """
+    try:
+        directory = verify_directory(
+            path.read_bytes(), parse_root_keys(root_public), datetime.now(UTC)
+        )
+    except LaliError as exc:
+        raise fail(exc) from exc
+    typer.echo(
+        f"directory version {directory.version}, issued {directory.issued_at:%Y-%m-%d %H:%M}"
+        f" UTC, expires {directory.expires_at:%Y-%m-%d %H:%M} UTC: signature ok"
+    )
+    for m in directory.members:
+        typer.echo(f"  {m.code}  {m.role.value:<6}  {m.name}")
+        for k in m.keys:
+            typer.echo(
+                f"      {k.use.value:<7} {k.kid}  {k.not_before:%Y-%m-%d} .. {k.not_after:%Y-%m-%d}"
+            )

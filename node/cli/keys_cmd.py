@@ -1,0 +1,92 @@
+"""``lali keys``: create and inspect member identities."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keys import Identity, load_identity, save_identity
+from node.cli.common import fail, read_passphrase
+from schemas.errors import LaliError
+
+app = typer.Typer(help="Member identities: signing and encryption keys.", no_args_is_help=True)
+
+PassFile = Annotated[
+    Path | None,
+    typer.Option(help="file whose first line is the passphrase (else $LALI_PASSPHRASE)"),
+]
+
+
+@app.command("init")
+def init(
+    code: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code of this member")],
+    out: Annotated[Path, typer.Option(help="key file to create (mode 0600)")],
+    public_out: Annotated[
+        Path | None, typer.Option(help="also write the public keys for the hub here")
+    ] = None,
+    valid_days: Annotated[int, typer.Option(help="validity of the published keys")] = 365,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Create a member identity (Ed25519 signing + X25519 encryption key).
+
+    Example: lali keys init --code WS --out /etc/lali/ws.key --public-out ws.pub.json
+    """
+    try:
+        identity = Identity.generate(code.upper())
+        save_identity(out, identity, read_passphrase(passphrase_file))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"created {out} for {identity.code}")
+    typer.echo(f"  signing key id    {identity.sign_kid}")
+    typer.echo(f"  encryption key id {identity.enc_kid}")
+    if public_out is not None:
+        public_out.write_text(_public_json(identity, valid_days) + "\n", encoding="utf-8")
+        typer.echo(f"public keys for the directory written to {public_out}")
+
+
+def _public_json(identity: Identity, valid_days: int) -> str:
+    now = datetime.now(UTC)
+    keys = identity.directory_keys(now - timedelta(minutes=5), now + timedelta(days=valid_days))
+    return json.dumps(
+        {"code": identity.code, "keys": [k.model_dump(mode="json") for k in keys]}, indent=2
+    )
+
+
+@app.command("export-public")
+def export_public(
+    key_file: Annotated[Path, typer.Argument(help="identity key file")],
+    valid_days: Annotated[int, typer.Option(help="validity of the published keys")] = 365,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Print the public keys of an identity as JSON, for `lali directory add`.
+
+    Example: lali keys export-public /etc/lali/ws.key > ws.pub.json
+    """
+    try:
+        identity = load_identity(key_file, read_passphrase(passphrase_file))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    typer.echo(_public_json(identity, valid_days))
+
+
+@app.command("show")
+def show(
+    key_file: Annotated[Path, typer.Argument(help="identity key file")],
+    passphrase_file: PassFile = None,
+) -> None:
+    """Show the code and key ids of an identity (never the secret keys).
+
+    Example: lali keys show /etc/lali/ws.key
+    """
+    try:
+        identity = load_identity(key_file, read_passphrase(passphrase_file))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    typer.echo(f"member {identity.code}")
+    typer.echo(f"  signing key id     {identity.sign_kid}")
+    for kid in identity.encryption_kids():
+        typer.echo(f"  encryption key id  {kid}")

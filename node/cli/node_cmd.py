@@ -1,0 +1,154 @@
+"""``lali node run``, ``lali send`` and ``lali inbox``: running a node and using it."""
+
+import asyncio
+import json
+import signal
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+
+from node.cli.common import fail, read_passphrase
+from node.config import NodeSettings
+from node.outbound import SendResult
+from node.runtime import Node
+from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
+from schemas.errors import LaliError, SchemaViolation
+
+app = typer.Typer(help="Run a national node.", no_args_is_help=True)
+log = structlog.get_logger("lali.cli")
+
+Config = Annotated[Path, typer.Option("--config", "-c", help="node.toml")]
+PassFile = Annotated[
+    Path | None,
+    typer.Option(help="file whose first line is the key passphrase (else $LALI_PASSPHRASE)"),
+]
+
+
+@app.command("run")
+def run(config: Config, passphrase_file: PassFile = None) -> None:
+    """Run the node until SIGTERM or Ctrl-C, then drain gracefully.
+
+    Example: lali node run --config /etc/lali/node.toml
+    """
+    try:
+        settings = NodeSettings.load(config)
+        code = asyncio.run(_run(settings, read_passphrase(passphrase_file)))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    raise typer.Exit(code)
+
+
+async def _run(settings: NodeSettings, passphrase: bytes | None) -> int:
+    node = Node(settings, passphrase=passphrase)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+        log.info("node_stopping", code=settings.code)
+    finally:
+        await node.aclose()
+    return 0
+
+
+def load_alert(
+    path: Path, topic: Topic | None, tlp: Tlp | None, priority: Priority | None
+) -> Alert:
+    """Read an alert file; ``--tlp``/``--priority`` override, ``--topic`` must agree."""
+    try:
+        alert = parse_alert(path.read_bytes())
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}") from exc
+    if topic is not None and topic != alert.topic:
+        raise SchemaViolation(f"--topic {topic.value} but the alert is {alert.topic.value}")
+    update = {k: v for k, v in (("tlp", tlp), ("priority", priority)) if v is not None}
+    if update:
+        alert = parse_alert(alert.model_copy(update=update).model_dump_json())
+    return alert
+
+
+def send(
+    alert_file: Annotated[Path, typer.Argument(help="alert JSON (see schemas/examples)")],
+    config: Config,
+    to: Annotated[str, typer.Option(help="comma-separated member codes, or 'all'")],
+    topic: Annotated[Topic | None, typer.Option(help="must match the alert's topic")] = None,
+    tlp: Annotated[Tlp | None, typer.Option(help="override the alert's TLP")] = None,
+    priority: Annotated[Priority | None, typer.Option(help="override the priority")] = None,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Validate, sign, encrypt and send an alert; print its message id.
+
+    The alert is committed to the audit log and outbox first; if the link is down it is
+    reported as queued and the running node publishes it when the link returns.
+
+    Example: lali send --config node.toml --topic maritime --to FJ,TO --tlp AMBER \\
+        --priority flash alert.json
+    """
+    try:
+        settings = NodeSettings.load(config)
+        alert = load_alert(alert_file, topic, tlp, priority)
+        recipients = [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
+        result = asyncio.run(_send(settings, alert, recipients, read_passphrase(passphrase_file)))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    typer.echo(result.message_id)
+    typer.echo(
+        f"{result.state}: {alert.topic.value} to {', '.join(result.recipients)}",
+        err=True,
+    )
+
+
+async def _send(
+    settings: NodeSettings, alert: Alert, to: list[str], passphrase: bytes | None
+) -> SendResult:
+    node = Node(settings, passphrase=passphrase)
+    await node.start()
+    try:
+        try:
+            await asyncio.wait_for(node.ready.wait(), 10)
+        except TimeoutError:
+            log.warning("link_down_queueing", nats_url=settings.nats_url)
+        return await node.send(alert, to)
+    finally:
+        await node.aclose()
+
+
+def inbox(
+    config: Config,
+    show: Annotated[str | None, typer.Option(help="print one alert's JSON by message id")] = None,
+    limit: Annotated[int, typer.Option(help="how many of the newest to list")] = 50,
+) -> None:
+    """List received alerts (newest last), or show one in full.
+
+    Example: lali inbox --config node.toml ; lali inbox --config node.toml --show 0193…
+    """
+    try:
+        settings = NodeSettings.load(config)
+    except LaliError as exc:
+        raise fail(exc) from exc
+    if not settings.database.exists():
+        typer.echo("inbox is empty (no database yet)")
+        return
+    with closing(sqlite3.connect(f"file:{settings.database}?mode=ro", uri=True)) as conn:
+        if show is not None:
+            row = conn.execute("SELECT alert FROM inbox WHERE message_id = ?", (show,)).fetchone()
+            if row is None:
+                typer.secho(f"no alert {show} in the inbox", err=True, fg=typer.colors.RED)
+                raise typer.Exit(1)
+            typer.echo(json.dumps(json.loads(row[0]), indent=2))
+            return
+        rows = conn.execute(
+            "SELECT message_id, received_at, sender, topic, tlp, priority, state FROM inbox"
+            " ORDER BY received_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+    if not rows:
+        typer.echo("inbox is empty")
+    for mid, at, sender, top, tlp_, prio, state in reversed(rows):
+        typer.echo(f"{at}  {sender}  {top:<20} {tlp_:<12} {prio:<8} {state:<5} {mid}")

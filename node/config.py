@@ -1,0 +1,95 @@
+"""Node configuration: a TOML file, overridable by ``LALI_*`` environment variables.
+
+Relative paths in the file are resolved against the file's own directory, so a
+configuration directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from schemas.alert import Topic
+from schemas.errors import ConfigError
+
+_PATH_FIELDS = (
+    "identity",
+    "identity_passphrase_file",
+    "directory",
+    "database",
+    "nats_nkey_seed_file",
+    "nats_tls_ca",
+    "nats_tls_cert",
+    "nats_tls_key",
+)
+
+
+class NodeSettings(BaseSettings):
+    """Everything a node needs to run. See ``deploy/node.example.toml``."""
+
+    model_config = SettingsConfigDict(env_prefix="LALI_", extra="forbid", frozen=True)
+
+    code: str = Field(pattern=r"^[A-Z]{2}$", description="this member's ISO 3166-1 code")
+    identity: Path = Field(description="key file written by `lali keys init`")
+    identity_passphrase_file: Path | None = None
+    directory: Path = Field(description="signed member directory")
+    root_keys: list[str] = Field(min_length=1, description="trusted root public keys (b64)")
+    directory_threshold: int = Field(default=1, ge=1)
+    database: Path = Field(description="SQLite file: audit log, inbox, outbox")
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_nkey_seed_file: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    stream: str = Field(default="LALI_ALERTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    duplicate_window_s: float = Field(default=600.0, gt=0)
+    topics: list[Topic] = Field(default_factory=lambda: list(Topic), min_length=1)
+    fetch_batch: int = Field(default=64, ge=1, le=1024)
+    ack_wait_s: float = Field(default=30.0, gt=0)
+    max_deliver: int = Field(default=10, ge=1)
+    outbox_retry_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("root_keys")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("root key listed twice")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file; the file is passed as init values.
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, path: Path) -> NodeSettings:
+        try:
+            with path.open("rb") as f:
+                data: dict[str, Any] = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"no configuration file at {path}", path=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}", path=str(path)) from exc
+        base = path.resolve().parent
+        for name in _PATH_FIELDS:
+            if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
+                data[name] = str(base / data[name])
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"{path}: {problems}", path=str(path)) from exc

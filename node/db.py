@@ -1,0 +1,220 @@
+"""The node's SQLite database: audit log, inbox and outbox in one file.
+
+One file so that an audit entry and the inbox or outbox row it speaks for commit in
+one transaction. WAL mode with ``synchronous=FULL``: an acknowledgement to the broker
+or a receipt depends on these commits surviving a power cut. ``sqlite3.Error`` is
+translated into ``StorageError`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from node.chain import Entry, StoredEntry, entry_hash
+from schemas.errors import StorageError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq        INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    message_id TEXT,
+    peer       TEXT,
+    topic      TEXT,
+    reason     TEXT,
+    detail     TEXT,
+    envelope   BLOB,
+    prev       BLOB NOT NULL,
+    hash       BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS audit_once ON audit(kind, message_id)
+    WHERE kind IN ('sent', 'received');
+CREATE TABLE IF NOT EXISTS audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    count INTEGER NOT NULL,
+    head  BLOB NOT NULL
+);
+INSERT OR IGNORE INTO audit_head (id, count, head) VALUES (1, 0, zeroblob(32));
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS inbox (
+    message_id  TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    topic       TEXT NOT NULL,
+    tlp         TEXT NOT NULL,
+    priority    TEXT NOT NULL,
+    alert       TEXT NOT NULL,
+    audit_seq   INTEGER NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'new'
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    message_id   TEXT PRIMARY KEY,
+    subject      TEXT NOT NULL,
+    envelope     BLOB NOT NULL,
+    priority     INTEGER NOT NULL,
+    recipients   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'queued',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    published_at TEXT,
+    stream_seq   INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(state, priority, created_at);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def utc_now_text(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def _storage_errors(action: str, path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(f"{action} failed: {exc}", path=str(path)) from exc
+
+
+class Tx:
+    """One open write transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        cursor = await self._conn.execute(sql, params)
+        return cursor.rowcount
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def audit(
+        self,
+        kind: str,
+        *,
+        at: datetime | None = None,
+        message_id: str | None = None,
+        peer: str | None = None,
+        topic: str | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
+        envelope: bytes | None = None,
+    ) -> StoredEntry:
+        """Append one audit entry, chained to the head, in this transaction."""
+        head = await self.fetchone("SELECT count, head FROM audit_head WHERE id = 1")
+        if head is None:
+            raise StorageError("audit head row is missing")
+        count, prev = int(head[0]), bytes(head[1])
+        entry = Entry(
+            seq=count + 1,
+            at=utc_now_text(at),
+            kind=kind,
+            message_id=message_id,
+            peer=peer,
+            topic=topic,
+            reason=reason,
+            detail=detail,
+            envelope=envelope,
+        )
+        digest = entry_hash(prev, entry)
+        await self._conn.execute(
+            "INSERT INTO audit (seq, at, kind, message_id, peer, topic, reason, detail,"
+            " envelope, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.seq,
+                entry.at,
+                kind,
+                message_id,
+                peer,
+                topic,
+                reason,
+                detail,
+                envelope,
+                prev,
+                digest,
+            ),
+        )
+        await self._conn.execute(
+            "UPDATE audit_head SET count = ?, head = ? WHERE id = 1", (entry.seq, digest)
+        )
+        return StoredEntry(entry, prev, digest)
+
+
+class Database:
+    """An open node database. Writers are serialised; each write is one transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _storage_errors("opening the database", path):
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                await conn.execute("PRAGMA busy_timeout = 10000")
+                await conn.execute("PRAGMA journal_mode = WAL")
+                await conn.execute("PRAGMA synchronous = FULL")
+                async with conn.execute("PRAGMA quick_check") as cursor:
+                    check = await cursor.fetchone()
+                if check is None or check[0] != "ok":
+                    raise StorageError("database integrity check failed", path=str(path))
+                await conn.executescript(SCHEMA)
+                await conn.execute(
+                    "INSERT OR IGNORE INTO state (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            except BaseException:
+                await conn.close()
+                raise
+        return cls(conn, path)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any error or cancellation."""
+        if self._closed:
+            raise RuntimeError("database is closed")
+        async with self._lock:
+            with _storage_errors("writing to the database", self.path):
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(self._conn)
+                except BaseException:
+                    await asyncio.shield(self._conn.rollback())
+                    raise
+                await asyncio.shield(self._conn.commit())
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with _storage_errors("reading the database", self.path):
+            async with self._conn.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.shield(self._conn.close())

@@ -1,0 +1,165 @@
+"""``lali demo``: a whole local network on an embedded nats-server, end to end.
+
+A hub and three members (WS, FJ, TO) get keys and a signed directory; their nodes run
+in this process; realistic sample alerts across all topics go out, one of them to a
+subset so that a non-recipient demonstrably cannot read it. The demo waits for every
+expected delivery (by event, not by sleeping), verifies every audit chain and prints a
+summary line. Only metadata is printed, never alert content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import schemas
+from keys import Role
+from node.audit import verify_file
+from node.config import NodeSettings
+from node.envelope import Opened
+from node.inbound import Decision, Outcome
+from node.natsserver import NatsServer
+from node.provision import MemberSpec, provision
+from node.runtime import Node
+from schemas.alert import Alert, Topic, parse_alert
+from schemas.errors import LaliError
+
+HUB = MemberSpec("XH", "Pacific Transnational Crime Coordination Centre (hub)", Role.HUB)
+MEMBERS = [
+    HUB,
+    MemberSpec("WS", "Samoa"),
+    MemberSpec("FJ", "Fiji"),
+    MemberSpec("TO", "Tonga"),
+]
+# (topic, sender, recipients): one alert per topic; drug_smuggling goes FJ -> TO only.
+PLAN: list[tuple[Topic, str, list[str]]] = [
+    (Topic.PEOPLE_SMUGGLING, "FJ", ["all"]),
+    (Topic.HUMAN_TRAFFICKING, "TO", ["WS", "FJ", "XH"]),
+    (Topic.IDENTITY_FRAUD, "WS", ["all"]),
+    (Topic.DRUG_SMUGGLING, "FJ", ["TO"]),
+    (Topic.IRREGULAR_MIGRATION, "TO", ["all"]),
+    (Topic.MARITIME, "WS", ["FJ", "TO"]),
+    (Topic.ASYLUM, "FJ", ["XH", "WS"]),
+    (Topic.BULLETIN, "XH", ["all"]),
+]
+
+
+@dataclass
+class Tracker:
+    """Counts decisions per node and fires when every expected one has happened."""
+
+    expected: set[tuple[str, str, Outcome]] = field(default_factory=set)
+    seen: set[tuple[str, str, Outcome]] = field(default_factory=set)
+    rejected: int = 0
+    armed: bool = False  # set once every expected decision has been registered
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def listener(self, code: str) -> Callable[[Decision, Opened | None], None]:
+        def on_decision(decision: Decision, opened: Opened | None) -> None:
+            if decision.outcome is Outcome.REJECTED:
+                self.rejected += 1
+            if decision.message_id is not None:
+                self.seen.add((decision.message_id, code, decision.outcome))
+            self.check()
+
+        return on_decision
+
+    def check(self) -> None:
+        if self.armed and self.expected <= self.seen:
+            self.done.set()
+
+
+EXAMPLES = Path(schemas.__file__).resolve().parent / "examples" / "valid"
+
+
+def sample_alerts(now: datetime) -> dict[Topic, Alert]:
+    """One example alert per topic, with any expiry moved a week ahead of ``now``."""
+    samples: dict[Topic, Alert] = {}
+    for path in sorted(EXAMPLES.glob("*.json")):
+        alert = parse_alert(path.read_bytes())
+        if alert.topic not in samples:
+            if alert.expires_at is not None:
+                alert = alert.model_copy(update={"expires_at": now + timedelta(days=7)})
+            samples[alert.topic] = alert
+    return samples
+
+
+async def run_demo(
+    data_dir: Path | None, out: Callable[[str], None] = print, timeout: float = 60.0
+) -> int:
+    if data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="lali-demo-") as tmp:
+            return await _run(Path(tmp), out, timeout)
+    return await _run(data_dir, out, timeout)
+
+
+async def _run(root: Path, out: Callable[[str], None], timeout: float) -> int:
+    server = NatsServer(root / "nats")
+    await asyncio.to_thread(server.start)
+    try:
+        return await _run_network(root, server.url, out, timeout)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout: float) -> int:
+    now = datetime.now(UTC)
+    network = provision(root, MEMBERS, url, now)
+    out(f"demo: nats-server on {url}; network in {root}")
+    out("demo: members " + ", ".join(f"{m.code} ({m.name})" for m in MEMBERS))
+    tracker = Tracker()
+    nodes = {code: Node(NodeSettings.load(path)) for code, path in network.configs.items()}
+    codes = list(nodes)
+    for code, node in nodes.items():
+        await node.start()
+        node.inbound.listeners.append(tracker.listener(code))
+    try:
+        await asyncio.wait_for(asyncio.gather(*(n.ready.wait() for n in nodes.values())), timeout)
+        samples = sample_alerts(now)
+        sent = delivered = 0
+        for topic, sender, to in PLAN:
+            alert = samples[topic]
+            result = await nodes[sender].send(alert, to)
+            sent += 1
+            delivered += len(result.recipients)
+            others = [c for c in codes if c != sender and c not in result.recipients]
+            for code in result.recipients:
+                tracker.expected.add((result.message_id, code, Outcome.ACCEPTED))
+            for code in others:
+                tracker.expected.add((result.message_id, code, Outcome.NOT_ADDRESSED))
+            shown = ", ".join(result.recipients)
+            out(
+                f"  {sender} -> {shown:<14} {topic.value:<20} "
+                f"{alert.tlp.value:<12} {alert.priority.value:<8} {result.message_id}"
+            )
+            for code in others:
+                out(f"  {'':<20}{code} receives it too but cannot read it (not addressed)")
+        tracker.armed = True
+        tracker.check()
+        try:
+            await asyncio.wait_for(tracker.done.wait(), timeout)
+        except TimeoutError:
+            for mid, code, outcome in sorted(tracker.expected - tracker.seen):
+                out(f"  MISSING: {code} never saw {mid} as {outcome.value}")
+        verified = sum(1 for key in tracker.seen if key[2] is Outcome.ACCEPTED)
+    finally:
+        for node in nodes.values():
+            await node.aclose()
+    audit_ok = True
+    for code, path in network.configs.items():
+        try:
+            chain = verify_file(NodeSettings.load(path).database)
+            out(f"  audit {code}: {chain.count} entries, chain ok, head {chain.head.hex()[:16]}")
+        except LaliError as exc:
+            audit_ok = False
+            out(f"  audit {code}: FAILED: {exc}")
+    ok = audit_ok and verified == delivered and tracker.rejected == 0
+    out(
+        f"demo: sent={sent} delivered={delivered} verified={verified} "
+        f"rejected={tracker.rejected} audit={'ok' if audit_ok else 'FAILED'}"
+    )
+    return 0 if ok else 1

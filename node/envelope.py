@@ -1,0 +1,296 @@
+"""Seal and open alert envelopes: bytes in, typed objects or typed errors out.
+
+No I/O and no clock reads: the caller passes ``now`` and, for test vectors, the source
+of randomness. ``docs/wire-format.md`` specifies the format this module implements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import nacl.exceptions
+import nacl.utils
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+    crypto_box_beforenm,
+    crypto_box_easy_afternm,
+    crypto_box_open_easy_afternm,
+)
+from nacl.signing import VerifyKey
+
+from keys.directory import Directory
+from keys.identity import Identity
+from node.wire import (
+    LABEL,
+    MAX_RECIPIENTS,
+    TAG_LEN,
+    Frame,
+    Header,
+    Wrap,
+    decode_frame,
+    encode_frame,
+    new_message_id,
+    pad,
+    to_ms,
+    unpad,
+)
+from schemas.alert import Alert, Topic, alert_to_json, parse_alert
+from schemas.errors import (
+    BadSignature,
+    ClockSkew,
+    DecompressionBomb,
+    DecryptionFailed,
+    KeyNotValid,
+    MalformedMessage,
+    MessageExpired,
+    NotAddressed,
+    OversizedMessage,
+    PolicyViolation,
+    SchemaViolation,
+    SenderMismatch,
+)
+
+MAX_ENVELOPE = 256 * 1024  # bytes on the wire; checked before anything else
+MAX_PLAINTEXT = 64 * 1024  # alert JSON, before compression and after decompression
+MAX_SKEW = timedelta(minutes=5)
+
+Random = Callable[[int], bytes]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """An envelope whose signature and sender identity have been checked."""
+
+    header: Header
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified, decrypted and schema-valid alert."""
+
+    header: Header
+    alert: Alert
+    raw: bytes
+
+
+def _tag(shared: bytes, nonce: bytes) -> bytes:
+    return hashlib.blake2b(b"lali.tag.v1" + nonce, key=shared, digest_size=TAG_LEN).digest()
+
+
+def _wrap_nonce(shared: bytes, nonce: bytes) -> bytes:
+    return hashlib.blake2b(b"lali.wrap.v1" + nonce, key=shared, digest_size=24).digest()
+
+
+def seal(
+    alert: Alert,
+    sender: Identity,
+    recipients: Sequence[str],
+    directory: Directory,
+    now: datetime,
+    *,
+    rng: Random = nacl.utils.random,
+) -> tuple[Header, bytes]:
+    """Encrypt ``alert`` for ``recipients`` (member codes) and sign it as ``sender``.
+
+    Only keys that the verified ``directory`` lists are used, so nobody on the path can
+    add a recipient. Returns the header and the envelope bytes.
+    """
+    # 1. Recipients: named, distinct, not the sender, within the wire limit.
+    if not recipients:
+        raise PolicyViolation("an alert needs at least one recipient")
+    if len(set(recipients)) != len(recipients):
+        raise PolicyViolation("recipient listed twice")
+    if sender.code in recipients:
+        raise PolicyViolation("the sender cannot be its own recipient")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise PolicyViolation(f"at most {MAX_RECIPIENTS} recipients")
+    if alert.expires_at is not None and alert.expires_at <= now:
+        raise PolicyViolation("the alert has already expired")
+    # 2. Our own keys must be the ones the directory holds for us, valid now.
+    owner, sign_entry = directory.signing_key(sender.sign_kid)
+    enc_owner, enc_entry = directory.encryption_key(sender.enc_kid)
+    if owner.code != sender.code or enc_owner.code != sender.code:
+        raise SenderMismatch("our keys are listed for another member", sender=sender.code)
+    if not (sign_entry.valid_at(now) and enc_entry.valid_at(now)):
+        raise KeyNotValid("our keys are not valid now", sender=sender.code)
+    recipient_keys = [directory.current_encryption_key(code, now) for code in recipients]
+    # 3. Compress, pad and encrypt the plaintext under a fresh content key.
+    plaintext = alert_to_json(alert)
+    if len(plaintext) > MAX_PLAINTEXT:
+        raise PolicyViolation(f"alert JSON over {MAX_PLAINTEXT} bytes")
+    nonce = rng(24)
+    content_key = rng(32)
+    header = Header(
+        topic=alert.topic,
+        tlp=alert.tlp,
+        priority=alert.priority,
+        sender=sender.code,
+        sign_kid=sender.sign_kid,
+        enc_kid=sender.enc_kid,
+        message_id=new_message_id(now, rng(10)),
+        expires_at=alert.expires_at,
+        nonce=nonce,
+    )
+    return header, encrypt_and_sign(
+        header,
+        zlib.compress(plaintext, 6),
+        content_key,
+        sender,
+        [entry.public_bytes() for entry in recipient_keys],
+    )
+
+
+def encrypt_and_sign(
+    header: Header,
+    body: bytes,
+    content_key: bytes,
+    sender: Identity,
+    recipient_publics: Sequence[bytes],
+) -> bytes:
+    """Steps 3-5 of sealing: ``body`` is the compressed alert. Policy checks are the
+    caller's (``seal``); tests call this directly to build hostile envelopes."""
+    header_bytes = header.encode()
+    ciphertext = crypto_aead_xchacha20poly1305_ietf_encrypt(
+        pad(body), LABEL + header_bytes, header.nonce, content_key
+    )
+    # 4. Wrap the content key for each recipient with a box from our X25519 key; the
+    #    keyed tag lets a recipient find its wrap without naming anyone in clear.
+    secret = bytes(sender.encryption_key(header.enc_kid))
+    wraps = []
+    for public in recipient_publics:
+        shared = crypto_box_beforenm(public, secret)
+        sealed = crypto_box_easy_afternm(content_key, _wrap_nonce(shared, header.nonce), shared)
+        wraps.append(Wrap(_tag(shared, header.nonce), sealed))
+    wraps.sort(key=lambda w: w.tag)  # order reveals nothing about who is who
+    # 5. One signature over every byte that travels before it.
+    signed = encode_frame(header_bytes, wraps, ciphertext)
+    return signed + sender.signing_key.sign(signed).signature
+
+
+def verify(
+    data: bytes,
+    directory: Directory,
+    now: datetime,
+    *,
+    subject_sender: str | None = None,
+    subject_topic: Topic | None = None,
+    max_size: int = MAX_ENVELOPE,
+) -> Verified:
+    """Check size, framing, signature and sender identity; no key but public ones.
+
+    A relay or the hub can run this on envelopes it cannot decrypt.
+    """
+    # 1. Size cap before any parsing.
+    if len(data) > max_size:
+        raise OversizedMessage(f"envelope of {len(data)} bytes exceeds {max_size}")
+    # 2. Framing: every length must add up; nothing is trusted yet.
+    frame = decode_frame(data)
+    header = Header.decode(frame.header_bytes)
+    # 3. The signing key must be in the directory and valid when the message was sent.
+    owner, key = directory.signing_key(header.sign_kid)
+    if not key.valid_at(header.sent_at):
+        raise KeyNotValid("signing key not valid at the message time", kid=header.sign_kid)
+    # 4. The signature over the exact bytes received.
+    try:
+        VerifyKey(key.public_bytes()).verify(frame.signed, frame.signature)
+    except nacl.exceptions.BadSignatureError:
+        raise BadSignature("envelope signature does not verify", kid=header.sign_kid) from None
+    # 5. Identity: key owner, declared sender and NATS subject must agree.
+    if owner.code != header.sender:
+        raise SenderMismatch("signing key belongs to another member", sender=header.sender)
+    if subject_sender is not None and subject_sender != header.sender:
+        raise SenderMismatch("subject names another sender", sender=header.sender)
+    if subject_topic is not None and subject_topic != header.topic:
+        raise SenderMismatch("subject names another topic", topic=header.topic.value)
+    # 6. Time: not from the future, not expired.
+    if header.sent_at > now + MAX_SKEW:
+        skew = (header.sent_at - now).total_seconds()
+        raise ClockSkew("message time is in the future", skew_s=round(skew))
+    if header.expires_at is not None and header.expires_at <= now:
+        raise MessageExpired("alert has expired", message_id=header.message_id)
+    return Verified(header, frame)
+
+
+def open_envelope(
+    data: bytes,
+    me: Identity,
+    directory: Directory,
+    now: datetime,
+    *,
+    subject_sender: str | None = None,
+    subject_topic: Topic | None = None,
+    max_size: int = MAX_ENVELOPE,
+) -> Opened:
+    """Verify, then decrypt, decompress (capped) and validate an envelope for ``me``."""
+    verified = verify(
+        data,
+        directory,
+        now,
+        subject_sender=subject_sender,
+        subject_topic=subject_topic,
+        max_size=max_size,
+    )
+    return decrypt_verified(verified, me, directory)
+
+
+def decrypt_verified(verified: Verified, me: Identity, directory: Directory) -> Opened:
+    """Steps 7-9 of opening, for an envelope that ``verify`` has already accepted."""
+    header, frame = verified.header, verified.frame
+    # 7. Find our wrap: the sender's box key must also be the sender's own.
+    enc_owner, enc_key = directory.encryption_key(header.enc_kid)
+    if enc_owner.code != header.sender:
+        raise SenderMismatch("encryption key belongs to another member", sender=header.sender)
+    if not enc_key.valid_at(header.sent_at):
+        raise KeyNotValid("sender encryption key not valid at the message time")
+    content_key = _unwrap(frame.wraps, me, enc_key.public_bytes(), header.nonce)
+    # 8. Decrypt with the header as associated data.
+    try:
+        padded = crypto_aead_xchacha20poly1305_ietf_decrypt(
+            frame.ciphertext, LABEL + frame.header_bytes, header.nonce, content_key
+        )
+    except nacl.exceptions.CryptoError:
+        raise DecryptionFailed("ciphertext does not authenticate") from None
+    # 9. Decompress with a hard cap, then parse and cross-check with the header.
+    alert = parse_alert(_inflate(unpad(padded)))
+    if (alert.topic, alert.tlp, alert.priority) != (header.topic, header.tlp, header.priority):
+        raise SchemaViolation("alert topic, TLP or priority differ from the signed header")
+    alert_expiry = None if alert.expires_at is None else to_ms(alert.expires_at)
+    header_expiry = None if header.expires_at is None else to_ms(header.expires_at)
+    if alert_expiry != header_expiry:
+        raise SchemaViolation("alert expiry differs from the signed header")
+    return Opened(header, alert, frame.signed + frame.signature)
+
+
+def _unwrap(wraps: Sequence[Wrap], me: Identity, sender_public: bytes, nonce: bytes) -> bytes:
+    for kid in me.encryption_kids():
+        shared = crypto_box_beforenm(sender_public, bytes(me.encryption_key(kid)))
+        tag = _tag(shared, nonce)
+        for wrap in wraps:
+            if wrap.tag != tag:
+                continue
+            try:
+                return crypto_box_open_easy_afternm(
+                    wrap.sealed_key, _wrap_nonce(shared, nonce), shared
+                )
+            except nacl.exceptions.CryptoError:
+                raise DecryptionFailed("our key wrap does not authenticate") from None
+    raise NotAddressed("this member is not a recipient")
+
+
+def _inflate(compressed: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(compressed, MAX_PLAINTEXT)
+    except zlib.error:
+        raise MalformedMessage("plaintext is not valid zlib data") from None
+    if inflater.unconsumed_tail:
+        raise DecompressionBomb(f"alert inflates beyond {MAX_PLAINTEXT} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise MalformedMessage("plaintext is not exactly one complete zlib stream")
+    return out

@@ -1,0 +1,161 @@
+"""The outbound path: validate, seal, commit to audit and outbox, then publish.
+
+An alert is *accepted* once its ``sent`` audit entry and its outbox row commit together;
+from then on it is never lost: if the link is down it stays queued and the publisher
+retries it with the same ``Nats-Msg-Id`` (the broker drops duplicates).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from keys import Identity
+from node.db import Database, utc_now_text
+from node.envelope import seal
+from node.subjects import alert_subject
+from node.transport import Transport
+from node.trust import Trust
+from node.wire import Header
+from schemas.alert import Alert, Priority, Tlp
+from schemas.errors import PolicyViolation, TransportError, UnknownKey
+
+log = structlog.get_logger("lali.outbound")
+
+ALL = "all"
+_PRIORITY_ORDER = {p: i for i, p in enumerate(Priority)}  # flash first
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    recipients: tuple[str, ...]
+    state: str  # "published" or "queued"
+    stream_seq: int | None = None
+
+
+def resolve_recipients(
+    to: Sequence[str], alert: Alert, sender: str, members: Sequence[str]
+) -> list[str]:
+    """Turn ``--to`` into member codes; ``all`` is refused for TLP:RED and AMBER+STRICT."""
+    if not to:
+        raise PolicyViolation("no recipients given")
+    if ALL in to:
+        if len(to) != 1:
+            raise PolicyViolation("'all' cannot be combined with named recipients")
+        if alert.tlp in (Tlp.RED, Tlp.AMBER_STRICT):
+            raise PolicyViolation(f"TLP:{alert.tlp.value} needs named recipients, not 'all'")
+        return [code for code in members if code != sender]
+    unknown = [code for code in to if code not in members]
+    if unknown:
+        raise PolicyViolation(f"not in the directory: {', '.join(unknown)}")
+    return list(dict.fromkeys(to))
+
+
+class Outbound:
+    def __init__(
+        self,
+        identity: Identity,
+        trust: Trust,
+        db: Database,
+        transport: Transport | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.identity = identity
+        self.trust = trust
+        self.db = db
+        self.transport = transport
+        self.clock = clock
+
+    async def submit(self, alert: Alert, to: Sequence[str]) -> SendResult:
+        """Accept an alert for sending; publish at once when the link is up."""
+        now = self.clock()
+        directory = self.trust.directory
+        recipients = resolve_recipients(to, alert, self.identity.code, directory.codes())
+        try:
+            header, envelope = seal(alert, self.identity, recipients, directory, now)
+        except UnknownKey as exc:
+            raise PolicyViolation(f"cannot seal: {exc}") from exc
+        await self._commit(header, envelope, recipients, now)
+        log.info(
+            "alert_accepted",
+            message_id=header.message_id,
+            topic=header.topic.value,
+            recipients=",".join(recipients),
+            size=len(envelope),
+        )
+        seq = await self._publish_one(header.message_id)
+        state = "queued" if seq is None else "published"
+        return SendResult(header.message_id, tuple(recipients), state, seq)
+
+    async def _commit(
+        self, header: Header, envelope: bytes, recipients: list[str], now: datetime
+    ) -> None:
+        async with self.db.transaction() as tx:
+            await tx.audit(
+                "sent",
+                at=now,
+                message_id=header.message_id,
+                peer=",".join(recipients),
+                topic=header.topic.value,
+                detail=json.dumps(
+                    {"tlp": header.tlp.value, "priority": header.priority.value},
+                    sort_keys=True,
+                ),
+                envelope=envelope,
+            )
+            await tx.execute(
+                "INSERT INTO outbox (message_id, subject, envelope, priority, recipients,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    header.message_id,
+                    alert_subject(header.topic, header.sender),
+                    envelope,
+                    _PRIORITY_ORDER[header.priority],
+                    ",".join(recipients),
+                    utc_now_text(now),
+                ),
+            )
+
+    async def _publish_one(self, message_id: str) -> int | None:
+        row = await self.db.fetchone(
+            "SELECT subject, envelope FROM outbox WHERE message_id = ? AND state = 'queued'",
+            (message_id,),
+        )
+        if row is None or self.transport is None or not self.transport.connected.is_set():
+            return None
+        try:
+            seq = await self.transport.publish(row[0], bytes(row[1]), message_id)
+        except TransportError as exc:
+            log.warning("publish_failed", message_id=message_id, error=str(exc))
+            async with self.db.transaction() as tx:
+                await tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE message_id = ?",
+                    (message_id,),
+                )
+            return None
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET state = 'published', published_at = ?, stream_seq = ?,"
+                " attempts = attempts + 1 WHERE message_id = ?",
+                (utc_now_text(self.clock()), seq, message_id),
+            )
+        log.info("alert_published", message_id=message_id, stream_seq=seq)
+        return seq
+
+    async def flush(self) -> int:
+        """Publish every queued alert, most urgent first; return how many went out."""
+        rows = await self.db.fetchall(
+            "SELECT message_id FROM outbox WHERE state = 'queued'"
+            " ORDER BY priority, created_at, message_id"
+        )
+        sent = 0
+        for row in rows:
+            if await self._publish_one(str(row[0])) is None:
+                break  # link down or refused: keep the order, try again later
+            sent += 1
+        return sent

@@ -1,0 +1,220 @@
+"""The node: composes identity, trust, database, transport and the two pipelines.
+
+Lifecycle is a small state machine: ``NEW → RUNNING → DRAINING → CLOSED``.
+``drain()`` stops intake, lets the in-flight batch finish, flushes the outbox once,
+closes NATS, then the database. Closing is idempotent and shielded from cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from types import TracebackType
+
+import structlog
+
+from keys import Identity, load_identity
+from node.config import NodeSettings
+from node.db import Database
+from node.inbound import Decision, Inbound, Outcome
+from node.outbound import Outbound, SendResult
+from node.subjects import STREAM_SUBJECTS, topic_filter
+from node.transport import ConnectOptions, Delivery, Transport
+from node.trust import Trust, parse_root_keys
+from schemas.alert import Alert
+from schemas.errors import ConfigError, TransportError
+
+log = structlog.get_logger("lali.node")
+
+
+class State(Enum):
+    NEW = "new"
+    RUNNING = "running"
+    DRAINING = "draining"
+    CLOSED = "closed"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def nak_delay(num_delivered: int) -> float:
+    """Back off 1, 2, 4 … 60 s between redeliveries after a failure on our side."""
+    return float(min(60, 2 ** max(0, num_delivered - 1)))
+
+
+class Node:
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        passphrase: bytes | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.state = State.NEW
+        self._passphrase = passphrase
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._wake_outbox = asyncio.Event()
+        self.ready = asyncio.Event()  # connected, stream and consumer in place
+        self.identity: Identity
+        self.db: Database
+        self.trust: Trust
+        self.transport: Transport
+        self.inbound: Inbound
+        self.outbound: Outbound
+
+    @property
+    def code(self) -> str:
+        return self.settings.code
+
+    async def start(self) -> None:
+        if self.state is not State.NEW:
+            raise RuntimeError(f"cannot start a node that is {self.state.value}")
+        s = self.settings
+        self.identity = load_identity(s.identity, self._passphrase)
+        if self.identity.code != s.code:
+            raise ConfigError(f"key file {s.identity} is for {self.identity.code}, not {s.code}")
+        self.db = await Database.open(s.database)
+        try:
+            self.trust = Trust(parse_root_keys(s.root_keys), s.directory_threshold)
+            await self.trust.load_file(s.directory, self.db, self.clock())
+        except BaseException:
+            await self.db.close()
+            raise
+        self.transport = Transport(
+            ConnectOptions(
+                url=s.nats_url,
+                name=f"lali-{s.code}",
+                nkey_seed_file=s.nats_nkey_seed_file,
+                tls_ca=s.nats_tls_ca,
+                tls_cert=s.nats_tls_cert,
+                tls_key=s.nats_tls_key,
+            )
+        )
+        self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
+        self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
+        self.state = State.RUNNING
+        self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
+        log.info("node_started", code=s.code, topics=len(s.topics))
+
+    async def send(self, alert: Alert, to: Sequence[str]) -> SendResult:
+        if self.state is not State.RUNNING:
+            raise RuntimeError(f"node is {self.state.value}; cannot send")
+        result = await self.outbound.submit(alert, to)
+        if result.state == "queued":
+            self._wake_outbox.set()
+        return result
+
+    async def _run(self) -> None:
+        await self._connect_forever()
+        if self._stopping.is_set():
+            return
+        s = self.settings
+        await self.transport.ensure_stream(
+            s.stream,
+            STREAM_SUBJECTS,
+            duplicate_window_s=s.duplicate_window_s,
+            replicas=s.stream_replicas,
+        )
+        batches = await self.transport.durable_pull(
+            s.stream,
+            f"node-{s.code}",
+            [topic_filter(t) for t in s.topics],
+            ack_wait_s=s.ack_wait_s,
+            max_deliver=s.max_deliver,
+            batch=s.fetch_batch,
+        )
+        self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
+        self.ready.set()
+        log.info("node_ready", code=s.code)
+        async for batch in batches:
+            for delivery in batch:
+                await self._handle(delivery)
+            if self._stopping.is_set():
+                break
+
+    async def _connect_forever(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self.transport.connect()
+                return
+            except TransportError as exc:
+                log.warning("connect_failed", error=str(exc), retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _handle(self, delivery: Delivery) -> None:
+        decision: Decision = await self.inbound.process(delivery.subject, delivery.data)
+        try:
+            if decision.outcome is Outcome.RETRY:
+                await delivery.nak(nak_delay(delivery.num_delivered))
+            elif decision.outcome is Outcome.REJECTED:
+                await delivery.term()
+            else:
+                await delivery.ack()
+        except TransportError as exc:
+            # The commit stands; the broker will redeliver and we will see a duplicate.
+            log.warning("settle_failed", outcome=decision.outcome.value, error=str(exc))
+
+    async def _publisher(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.outbound.flush()
+            except TransportError as exc:
+                log.warning("outbox_flush_failed", error=str(exc))
+            self._wake_outbox.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_outbox.wait(), self.settings.outbox_retry_s)
+
+    async def drain(self) -> None:
+        """Stop intake, finish the batch in hand, flush the outbox, close NATS and DB."""
+        if self.state in (State.DRAINING, State.CLOSED):
+            return
+        if self.state is State.NEW:
+            self.state = State.CLOSED
+            return
+        self.state = State.DRAINING
+        self._stopping.set()
+        self._wake_outbox.set()
+        await asyncio.shield(self._finish())
+
+    async def _finish(self) -> None:
+        for task in self._tasks:
+            # The consumer waits in fetch between batches; cancelling there is safe
+            # because every message is settled only after its commit.
+            if not task.done():
+                task.cancel()
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("node_task_failed", error=f"{type(result).__name__}: {result}")
+        if self.transport.connected.is_set():
+            with contextlib.suppress(TransportError):
+                await self.outbound.flush()
+        await self.transport.close()
+        await self.db.close()
+        self.state = State.CLOSED
+        log.info("node_closed", code=self.code)
+
+    async def aclose(self) -> None:
+        await self.drain()
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,231 @@
+"""NATS/JetStream adapter: the only module that imports nats.
+
+Exceptions from nats-py are translated into ``TransportError`` here (one boundary).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+
+from schemas.errors import TransportError
+
+log = structlog.get_logger("lali.transport")
+
+
+@contextmanager
+def _nats_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except nats.js.errors.APIError as exc:
+        raise TransportError(
+            f"{action} refused by the server: {exc.description or exc}",
+            code=exc.code,
+            err_code=exc.err_code,
+        ) from exc
+    except (TimeoutError, nats.errors.Error, OSError) as exc:
+        raise TransportError(f"{action} failed: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    url: str
+    name: str
+    nkey_seed_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    reconnect_wait_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message pulled from a durable consumer."""
+
+    subject: str
+    data: bytes
+    num_delivered: int
+    stream_seq: int
+    _msg: Msg
+
+    async def ack(self) -> None:
+        with _nats_errors("ack"):
+            await self._msg.ack()
+
+    async def nak(self, delay: float | None = None) -> None:
+        with _nats_errors("nak"):
+            await self._msg.nak(delay=delay)
+
+    async def term(self) -> None:
+        with _nats_errors("term"):
+            await self._msg.term()
+
+    async def in_progress(self) -> None:
+        with _nats_errors("in_progress"):
+            await self._msg.in_progress()
+
+
+class Transport:
+    """A connection to NATS that reconnects forever."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._nc: Client | None = None
+        self._closing = False
+        self.connected = asyncio.Event()
+
+    def _tls(self) -> ssl.SSLContext | None:
+        o = self.options
+        if o.tls_ca is None and o.tls_cert is None:
+            return None
+        ctx = ssl.create_default_context(cafile=str(o.tls_ca) if o.tls_ca else None)
+        if o.tls_cert is not None:
+            ctx.load_cert_chain(str(o.tls_cert), str(o.tls_key) if o.tls_key else None)
+        return ctx
+
+    async def connect(self) -> None:
+        o = self.options
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats_error", error=f"{type(exc).__name__}: {exc}")
+
+        async def on_disconnect() -> None:
+            self.connected.clear()
+            if not self._closing:
+                log.warning("nats_disconnected", url=o.url)
+
+        async def on_reconnect() -> None:
+            self.connected.set()
+            log.info("nats_reconnected", url=o.url)
+
+        with _nats_errors(f"connecting to {o.url}"):
+            self._nc = await nats.connect(
+                servers=[o.url],
+                name=o.name,
+                # nats-py gives up after 60 attempts by default; a satellite link
+                # may be down for days, so never give up.
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=int(max(1, o.reconnect_wait_s)),
+                connect_timeout=5,
+                allow_reconnect=True,
+                nkeys_seed=str(o.nkey_seed_file) if o.nkey_seed_file else None,
+                tls=self._tls(),
+                error_cb=on_error,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+            )
+        self.connected.set()
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("transport not connected")
+        return self._nc
+
+    async def ensure_stream(
+        self, name: str, subjects: Sequence[str], *, duplicate_window_s: float, replicas: int = 1
+    ) -> None:
+        """Create the alert stream if it is missing (file storage, de-dup window)."""
+        js = self.nc.jetstream()
+        config = StreamConfig(
+            name=name,
+            subjects=list(subjects),
+            storage=StorageType.FILE,
+            duplicate_window=duplicate_window_s,
+            num_replicas=replicas,
+            max_msg_size=1024 * 1024,
+        )
+        with _nats_errors(f"creating stream {name}"):
+            try:
+                info = await js.stream_info(name)
+            except nats.js.errors.NotFoundError:
+                await js.add_stream(config)
+                log.info("stream_created", stream=name)
+                return
+        missing = set(subjects) - set(info.config.subjects or [])
+        if missing:
+            raise TransportError(f"stream {name} exists but does not carry {sorted(missing)}")
+
+    async def publish(self, subject: str, data: bytes, msg_id: str, timeout: float = 10.0) -> int:
+        """Publish once with ``Nats-Msg-Id``; return the stream sequence from the PubAck."""
+        js = self.nc.jetstream()
+        with _nats_errors(f"publishing {msg_id}"):
+            ack = await js.publish(subject, data, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+        return int(ack.seq)
+
+    async def durable_pull(
+        self,
+        stream: str,
+        durable: str,
+        filter_subjects: Sequence[str],
+        *,
+        ack_wait_s: float,
+        max_deliver: int,
+        batch: int,
+        fetch_timeout_s: float = 2.0,
+    ) -> AsyncIterator[list[Delivery]]:
+        """Yield batches from this member's durable pull consumer, forever."""
+        js = self.nc.jetstream()
+        config = ConsumerConfig(
+            name=durable,
+            durable_name=durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_deliver=max_deliver,
+            filter_subjects=list(filter_subjects),
+            max_ack_pending=max(1000, batch * 4),
+        )
+        with _nats_errors(f"binding consumer {durable}"):
+            await js.add_consumer(stream, config)
+            sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
+        return self._batches(sub, batch, fetch_timeout_s)
+
+    async def _batches(
+        self, sub: nats.js.JetStreamContext.PullSubscription, batch: int, timeout: float
+    ) -> AsyncIterator[list[Delivery]]:
+        while True:
+            try:
+                msgs = await sub.fetch(batch, timeout=timeout)
+            except (TimeoutError, nats.errors.TimeoutError):
+                yield []
+                continue
+            except nats.errors.Error as exc:
+                log.warning("fetch_failed", error=f"{type(exc).__name__}: {exc}")
+                yield []
+                await asyncio.sleep(1.0)  # back off while the link recovers
+                continue
+            yield [
+                Delivery(
+                    subject=m.subject,
+                    data=m.data,
+                    num_delivered=m.metadata.num_delivered or 1,
+                    stream_seq=m.metadata.sequence.stream,
+                    _msg=m,
+                )
+                for m in msgs
+            ]
+
+    async def close(self) -> None:
+        nc, self._nc = self._nc, None
+        self._closing = True
+        self.connected.clear()
+        if nc is None or nc.is_closed:
+            return
+        try:
+            await asyncio.shield(nc.drain())
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.warning("nats_drain_failed", error=str(exc))
+            await nc.close()

@@ -1,0 +1,59 @@
+"""In-memory identities and a verified directory for pure-logic tests (no files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import schemas
+from keys import Directory, Identity, Member, Role, RootKey, sign_directory, verify_directory
+from schemas.alert import Alert, Topic, parse_alert
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Keyring:
+    root: RootKey
+    ids: dict[str, Identity]
+    directory: Directory
+
+
+def make_keyring(codes: tuple[str, ...] = ("XH", "WS", "FJ", "TO"), now: datetime = NOW) -> Keyring:
+    root = RootKey.generate()
+    ids = {code: Identity.generate(code) for code in codes}
+    members = [
+        Member(
+            code=code,
+            name=f"member {code}",
+            role=Role.HUB if code == "XH" else Role.MEMBER,
+            keys=ident.directory_keys(now - timedelta(days=1), now + timedelta(days=30)),
+        )
+        for code, ident in ids.items()
+    ]
+    directory = Directory(
+        version=1,
+        issued_at=now - timedelta(days=1),
+        expires_at=now + timedelta(days=30),
+        members=members,
+    )
+    signed = sign_directory(directory, [root])
+    verified = verify_directory(signed, {root.kid: root.verify_key}, now)
+    return Keyring(root, ids, verified)
+
+
+EXAMPLES = Path(schemas.__file__).resolve().parent / "examples"
+
+
+def example_alerts(kind: str = "valid") -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((EXAMPLES / kind).glob("*.json"))}
+
+
+def sample_alert(topic: Topic) -> Alert:
+    """The first valid example of ``topic``, without an expiry (tests choose their time)."""
+    for data in example_alerts().values():
+        alert = parse_alert(data)
+        if alert.topic is topic:
+            return alert.model_copy(update={"expires_at": None})
+    raise LookupError(f"no valid example for {topic.value}")
