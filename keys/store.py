@@ -183,11 +183,8 @@ def _save(
     path: Path, doc: _Doc, passphrase: bytes | None, *, overwrite: bool, kdf: KdfParams
 ) -> None:
     path = Path(path)
-    if passphrase is not None:
-        if not isinstance(passphrase, bytes):
-            raise TypeError("passphrase must be bytes")
-        if not passphrase:
-            raise ValueError("passphrase must not be empty; pass None for an unprotected file")
+    if passphrase is not None and not passphrase:
+        raise ValueError("passphrase must not be empty; pass None for an unprotected file")
     # Fail fast, before the slow KDF; the atomic no-clobber link below still decides.
     if not overwrite and os.path.lexists(path):
         raise _exists(path)
@@ -202,8 +199,6 @@ def _save(
 
 def _load(path: Path, model: type[_DocT], passphrase: bytes | None) -> _DocT:
     path = Path(path)
-    if passphrase is not None and not isinstance(passphrase, bytes):
-        raise TypeError("passphrase must be bytes")
     doc = _parse(_read_private(path), model, path)
     if doc.sealed is None:
         if passphrase is not None:
@@ -275,10 +270,10 @@ def _unseal(sealed: _Sealed, passphrase: bytes, path: Path) -> bytes:
         raise _corrupted(path, "sealed part is not valid base64") from None
     if len(salt) != argon2id.SALTBYTES:
         raise _corrupted(path, "salt has the wrong length")
+    if not isinstance(passphrase, bytes):
+        raise TypeError("passphrase must be bytes")
+    key = argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, kdf.opslimit, kdf.memlimit)
     try:
-        key = argon2id.kdf(
-            nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, kdf.opslimit, kdf.memlimit
-        )
         return nacl.secret.SecretBox(key).decrypt(box)
     except nacl.exceptions.CryptoError:
         raise KeyFileError("wrong passphrase or corrupted key file", path=str(path)) from None

@@ -13,6 +13,10 @@ import sys
 import structlog
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure(*, json: bool | None = None, level: str = "info") -> None:
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.types.Processor = (
@@ -31,6 +35,7 @@ def configure(*, json: bool | None = None, level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Looked up at each call, so a replaced sys.stderr (tests, daemons) is honoured.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -85,6 +85,7 @@ class Transport:
         self._nc: Client | None = None
         self._closing = False
         self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()
 
     def _tls(self) -> ssl.SSLContext | None:
         o = self.options
@@ -103,10 +104,12 @@ class Transport:
 
         async def on_disconnect() -> None:
             self.connected.clear()
+            self.disconnected.set()
             if not self._closing:
                 log.warning("nats_disconnected", url=o.url)
 
         async def on_reconnect() -> None:
+            self.disconnected.clear()
             self.connected.set()
             log.info("nats_reconnected", url=o.url)
 

@@ -140,6 +140,8 @@ UnLocode = Annotated[
     WithJsonSchema(
         {
             "type": "string",
+            "minLength": 5,
+            "maxLength": 6,
             "pattern": _UNLOCODE_RE.pattern,
             "description": (
                 "UN/LOCODE: ISO 3166-1 alpha-2 country code and 3 characters [A-Z2-9]; "

@@ -257,6 +257,13 @@ def test_wrong_passphrase(tmp_path: Path) -> None:
     assert info.value.fields == {"path": str(path)}
 
 
+def test_str_passphrase_is_a_type_error_not_a_wrong_passphrase(tmp_path: Path) -> None:
+    path = tmp_path / "ws.key"
+    save_identity(path, fixed_identity(), b"pw", kdf=FAST)
+    with pytest.raises(TypeError, match="bytes"):
+        load_identity(path, "pw")  # type: ignore[arg-type]
+
+
 def test_protected_file_needs_a_passphrase(tmp_path: Path) -> None:
     path = tmp_path / "ws.key"
     save_identity(path, fixed_identity(), b"pw", kdf=FAST)
