@@ -105,7 +105,7 @@ def build() -> dict[str, Any]:
         ("identity fraud FJ to XH", "identity_fraud.json", "FJ", ["XH"]),
         ("bulletin XH to WS, FJ, TO", "bulletin.json", "XH", ["WS", "FJ", "TO"]),
     ]
-    positive = []
+    positive: list[dict[str, Any]] = []
     for name, example, sender, recipients in cases:
         plaintext = _example(example)
         rng, drawn = fixed_random(name)
