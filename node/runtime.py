@@ -25,7 +25,7 @@ from node.subjects import STREAM_SUBJECTS, topic_filter
 from node.transport import ConnectOptions, Delivery, Transport
 from node.trust import Trust, parse_root_keys
 from schemas.alert import Alert
-from schemas.errors import ConfigError, TransportError
+from schemas.errors import ConfigError, LaliError, TransportError
 
 log = structlog.get_logger("lali.node")
 
@@ -35,6 +35,9 @@ class State(Enum):
     RUNNING = "running"
     DRAINING = "draining"
     CLOSED = "closed"
+
+
+FETCH_WAIT_S = 1.0  # how long one pull waits for messages; bounds the time to drain
 
 
 def utc_now() -> datetime:
@@ -62,6 +65,8 @@ class Node:
         self._stopping = asyncio.Event()
         self._wake_outbox = asyncio.Event()
         self.ready = asyncio.Event()  # connected, stream and consumer in place
+        self.failed = asyncio.Event()  # the consumer stopped on an error (see .failure)
+        self.failure: LaliError | None = None
         self.identity: Identity
         self.db: Database
         self.trust: Trust
@@ -112,6 +117,16 @@ class Node:
         return result
 
     async def _run(self) -> None:
+        try:
+            await self._consume()
+        except LaliError as exc:
+            # E.g. the server refuses our stream or consumer: nothing will arrive, so
+            # say so loudly and let the owner (``lali node run``) exit non-zero.
+            self.failure = exc
+            log.error("node_failed", reason=exc.reason, error=str(exc))
+            self.failed.set()
+
+    async def _consume(self) -> None:
         await self._connect_forever()
         if self._stopping.is_set():
             return
@@ -129,15 +144,26 @@ class Node:
             ack_wait_s=s.ack_wait_s,
             max_deliver=s.max_deliver,
             batch=s.fetch_batch,
+            fetch_timeout_s=FETCH_WAIT_S,
         )
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
         self.ready.set()
         log.info("node_ready", code=s.code)
         async for batch in batches:
-            for delivery in batch:
+            for i, delivery in enumerate(batch):
+                if self._stopping.is_set():
+                    await self._release(batch[i:])
+                    break
                 await self._handle(delivery)
             if self._stopping.is_set():
                 break
+
+    async def _release(self, deliveries: list[Delivery]) -> None:
+        """Hand back fetched but unprocessed messages so a restart gets them at once
+        (otherwise they would wait out AckWait)."""
+        for delivery in deliveries:
+            with contextlib.suppress(TransportError):
+                await delivery.nak()
 
     async def _connect_forever(self) -> None:
         delay = 1.0
@@ -187,11 +213,14 @@ class Node:
         await asyncio.shield(self._finish())
 
     async def _finish(self) -> None:
-        for task in self._tasks:
-            # The consumer waits in fetch between batches; cancelling there is safe
-            # because every message is settled only after its commit.
-            if not task.done():
-                task.cancel()
+        consumer, others = self._tasks[0], self._tasks[1:]
+        for task in others:
+            task.cancel()  # the publisher: a half-done publish is retried with its id
+        # The consumer notices _stopping when its current fetch returns (at most
+        # FETCH_WAIT_S), finishes the message in hand and hands back the rest.
+        done, _ = await asyncio.wait([consumer], timeout=FETCH_WAIT_S + 15.0)
+        if not done:
+            consumer.cancel()  # still safe: every message is settled only after commit
         results = await asyncio.gather(*self._tasks, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):

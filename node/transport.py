@@ -84,6 +84,7 @@ class Transport:
         self.options = options
         self._nc: Client | None = None
         self._closing = False
+        self._sub: nats.js.JetStreamContext.PullSubscription | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
 
@@ -194,6 +195,7 @@ class Transport:
         with _nats_errors(f"binding consumer {durable}"):
             await js.add_consumer(stream, config)
             sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
+        self._sub = sub
         return self._batches(sub, batch, fetch_timeout_s)
 
     async def _batches(
@@ -222,13 +224,19 @@ class Transport:
             ]
 
     async def close(self) -> None:
+        """Flush our acks and close. Not ``drain()``: a pull subscription with messages
+        left in its queue would hold a drain until its timeout."""
         nc, self._nc = self._nc, None
+        sub, self._sub = self._sub, None
         self._closing = True
         self.connected.clear()
         if nc is None or nc.is_closed:
             return
         try:
-            await asyncio.shield(nc.drain())
+            if sub is not None:
+                await asyncio.shield(sub.unsubscribe())
+            await asyncio.shield(nc.flush(timeout=5))
         except (TimeoutError, nats.errors.Error) as exc:
-            log.warning("nats_drain_failed", error=str(exc))
-            await nc.close()
+            log.warning("nats_flush_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            await asyncio.shield(nc.close())

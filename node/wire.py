@@ -32,6 +32,9 @@ _PRIORITIES = list(Priority)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last time Python can hold
+
+
 def to_ms(t: datetime) -> int:
     if t.tzinfo is None:
         raise TypeError("naive datetime: pass an aware UTC time")
@@ -47,7 +50,7 @@ def new_message_id(now: datetime, random10: bytes) -> str:
     if len(random10) != 10:
         raise ValueError("need exactly 10 random bytes")
     ms = to_ms(now)
-    if not 0 <= ms < 1 << 48:
+    if not 0 <= ms <= MAX_MS:
         raise ValueError("time outside the UUIDv7 range")
     raw = bytearray(ms.to_bytes(6, "big") + random10)
     raw[6] = 0x70 | (raw[6] & 0x0F)  # version 7
@@ -108,8 +111,8 @@ class Header:
             raise MalformedMessage("unknown topic, TLP or priority code")
         if not (sender.isascii() and sender.isalpha() and sender.isupper()):
             raise MalformedMessage("sender is not an upper-case country code")
-        if exp >= 1 << 48:
-            raise MalformedMessage("expiry time out of range")
+        if exp > MAX_MS or int.from_bytes(mid[:6], "big") > MAX_MS:
+            raise MalformedMessage("a time in the header is out of range")
         message_uuid = uuid.UUID(bytes=mid)
         if message_uuid.version != 7 or message_uuid.variant != uuid.RFC_4122:
             raise MalformedMessage("message id is not a UUIDv7")

@@ -50,10 +50,15 @@ async def _run(settings: NodeSettings, passphrase: bytes | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     await node.start()
     try:
-        await stop.wait()
-        log.info("node_stopping", code=settings.code)
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(node.failed.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for fut in pending:
+            fut.cancel()
+        log.info("node_stopping", code=settings.code, failed=node.failed.is_set())
     finally:
         await node.aclose()
+    if node.failure is not None:
+        raise node.failure
     return 0
 
 

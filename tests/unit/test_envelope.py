@@ -278,3 +278,14 @@ def test_random_mutations_are_rejected(edits: list[tuple[int, int]]) -> None:
         data[pos] ^= xor
     with pytest.raises(UntrustedMessage):
         open_envelope(bytes(data), KR.ids["FJ"], KR.directory, NOW)
+
+
+@pytest.mark.parametrize("offset", [23, 39], ids=["message-id-time", "expiry"])
+def test_header_times_beyond_year_9999_are_malformed(offset: int) -> None:
+    raw = bytearray(HEADER.encode())
+    raw[offset : offset + 6] = b"\xff" * 6
+    forged = _resign(SEALED, KR.ids["WS"], header=Header.decode(HEADER.encode()))
+    data = bytearray(forged)
+    data[len(LABEL) : len(LABEL) + len(raw)] = raw
+    with pytest.raises(MalformedMessage):
+        verify(bytes(data), KR.directory, NOW)

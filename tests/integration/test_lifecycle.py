@@ -1,0 +1,102 @@
+"""Lifecycle and cancellation: nothing half-written, closing is idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from nodekit import accepted, start_node
+from testkit import sample_alert
+
+from node.audit import verify_file
+from node.config import NodeSettings
+from node.db import Database
+from node.provision import Network
+from node.runtime import Node, State
+from schemas.alert import Topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_cancel_inside_a_transaction_leaves_no_trace(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "x.db")
+    entered = asyncio.Event()
+
+    async def writer() -> None:
+        async with db.transaction() as tx:
+            await tx.audit("sent", message_id="m-1")
+            await tx.execute(
+                "INSERT INTO state (key, value) VALUES ('half', 'written')",
+            )
+            entered.set()
+            await asyncio.Event().wait()  # cancelled here, before COMMIT
+
+    task = asyncio.create_task(writer())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db.transaction() as tx:  # the lock was released, the log still appends
+        await tx.audit("sent", message_id="m-2")
+    await db.close()
+    await db.close()  # idempotent
+    assert verify_file(tmp_path / "x.db").count == 1
+    with closing(sqlite3.connect(tmp_path / "x.db")) as conn:
+        ids = [r[0] for r in conn.execute("SELECT message_id FROM audit")]
+        half = conn.execute("SELECT value FROM state WHERE key = 'half'").fetchone()
+    assert ids == ["m-2"] and half is None
+
+
+async def test_error_inside_a_transaction_rolls_back(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "x.db")
+    with pytest.raises(RuntimeError, match="boom"):
+        async with db.transaction() as tx:
+            await tx.audit("sent", message_id="m-1")
+            raise RuntimeError("boom")
+    await db.close()
+    assert verify_file(tmp_path / "x.db").count == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        async with db.transaction():
+            pass
+
+
+async def test_node_lifecycle_states(network: Network) -> None:
+    node = Node(NodeSettings.load(network.configs["WS"]))
+    assert node.state is State.NEW
+    await node.start()
+    with pytest.raises(RuntimeError, match="cannot start"):
+        await node.start()
+    await asyncio.wait_for(node.ready.wait(), 20)
+    assert node.state is State.RUNNING
+    await node.aclose()
+    await node.aclose()  # idempotent
+    assert node.state is State.CLOSED
+    with pytest.raises(RuntimeError, match="closed"):
+        await node.send(sample_alert(Topic.MARITIME), ["FJ"])
+
+
+async def test_cancelling_the_owner_mid_flight_keeps_audit_consistent(network: Network) -> None:
+    fj, fj_watch = await start_node(network, "FJ")
+    ws, _ = await start_node(network, "WS")
+    try:
+        # Send a burst and close the receiver while it is consuming.
+        ids = [(await ws.send(sample_alert(Topic.MARITIME), ["FJ"])).message_id for _ in range(20)]
+        await fj_watch.wait(accepted(ids[0]))
+        await fj.aclose()
+        # Whatever FJ committed verifies; the rest arrives after a restart, once each.
+        fj2, fj2_watch = await start_node(network, "FJ")
+        try:
+            for mid in ids:
+                if not any(d.message_id == mid for d in fj_watch.decisions):
+                    await fj2_watch.wait(accepted(mid))
+        finally:
+            await fj2.aclose()
+    finally:
+        await ws.aclose()
+    assert verify_file(fj.settings.database).count == 1 + len(ids)  # directory + received
+    with closing(sqlite3.connect(fj.settings.database)) as conn:
+        inbox = sorted(r[0] for r in conn.execute("SELECT message_id FROM inbox"))
+    assert inbox == sorted(ids)
