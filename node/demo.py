@@ -147,8 +147,7 @@ async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout
                 out(f"  MISSING: {code} never saw {mid} as {outcome.value}")
         verified = sum(1 for key in tracker.seen if key[2] is Outcome.ACCEPTED)
     finally:
-        for node in nodes.values():
-            await node.aclose()
+        await asyncio.gather(*(node.aclose() for node in nodes.values()))
     audit_ok = True
     for code, path in network.configs.items():
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,5 +21,4 @@ async def running(network: Network) -> AsyncIterator[Running]:
             nodes[code], watchers[code] = await start_node(network, code)
         yield Running(network, nodes, watchers)
     finally:
-        for node in nodes.values():
-            await node.aclose()
+        await asyncio.gather(*(node.aclose() for node in nodes.values()))
