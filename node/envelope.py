@@ -7,6 +7,7 @@ of randomness. ``docs/wire-format.md`` specifies the format this module implemen
 from __future__ import annotations
 
 import hashlib
+import hmac
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from nacl.bindings import (
 )
 from nacl.signing import VerifyKey
 
-from keys.directory import Directory
+from keys.directory import Directory, Member, Role
 from keys.identity import Identity
 from node.wire import (
     LABEL,
@@ -58,6 +59,9 @@ from schemas.errors import (
 MAX_ENVELOPE = 256 * 1024  # bytes on the wire; checked before anything else
 MAX_PLAINTEXT = 64 * 1024  # alert JSON, before compression and after decompression
 MAX_SKEW = timedelta(minutes=5)
+# A key is judged at the message's own time; bounding the age bounds how far back a
+# holder of an expired key could date a forgery (revocation proper: the trust issue).
+MAX_AGE = timedelta(days=14)
 
 Random = Callable[[int], bytes]
 
@@ -79,12 +83,23 @@ class Opened:
     raw: bytes
 
 
-def _tag(shared: bytes, nonce: bytes) -> bytes:
-    return hashlib.blake2b(b"lali.tag.v1" + nonce, key=shared, digest_size=TAG_LEN).digest()
+# The content key is fresh for every message and used for one encryption only, so the
+# AEAD nonce can be fixed; per-pair values are derived from the unique message id.
+AEAD_NONCE = bytes(24)
 
 
-def _wrap_nonce(shared: bytes, nonce: bytes) -> bytes:
-    return hashlib.blake2b(b"lali.wrap.v1" + nonce, key=shared, digest_size=24).digest()
+def key_commitment(content_key: bytes) -> bytes:
+    """Binds the signed header to one content key, so that no two recipients can be
+    given different keys (and so different plaintexts) under one signature."""
+    return hashlib.blake2b(b"lali.commit.v1", key=content_key, digest_size=24).digest()
+
+
+def _tag(shared: bytes, message_id: bytes) -> bytes:
+    return hashlib.blake2b(b"lali.tag.v1" + message_id, key=shared, digest_size=TAG_LEN).digest()
+
+
+def _wrap_nonce(shared: bytes, message_id: bytes) -> bytes:
+    return hashlib.blake2b(b"lali.wrap.v1" + message_id, key=shared, digest_size=24).digest()
 
 
 def seal(
@@ -119,12 +134,15 @@ def seal(
         raise SenderMismatch("our keys are listed for another member", sender=sender.code)
     if not (sign_entry.valid_at(now) and enc_entry.valid_at(now)):
         raise KeyNotValid("our keys are not valid now", sender=sender.code)
+    try:
+        check_may_send(owner, alert.topic)
+    except SenderMismatch as exc:
+        raise PolicyViolation(str(exc)) from None
     recipient_keys = [directory.current_encryption_key(code, now) for code in recipients]
     # 3. Compress, pad and encrypt the plaintext under a fresh content key.
     plaintext = alert_to_json(alert)
     if len(plaintext) > MAX_PLAINTEXT:
         raise PolicyViolation(f"alert JSON over {MAX_PLAINTEXT} bytes")
-    nonce = rng(24)
     content_key = rng(32)
     header = Header(
         topic=alert.topic,
@@ -135,7 +153,7 @@ def seal(
         enc_kid=sender.enc_kid,
         message_id=new_message_id(now, rng(10)),
         expires_at=alert.expires_at,
-        nonce=nonce,
+        commitment=key_commitment(content_key),
     )
     return header, encrypt_and_sign(
         header,
@@ -157,20 +175,32 @@ def encrypt_and_sign(
     caller's (``seal``); tests call this directly to build hostile envelopes."""
     header_bytes = header.encode()
     ciphertext = crypto_aead_xchacha20poly1305_ietf_encrypt(
-        pad(body), LABEL + header_bytes, header.nonce, content_key
+        pad(body), LABEL + header_bytes, AEAD_NONCE, content_key
     )
     # 4. Wrap the content key for each recipient with a box from our X25519 key; the
     #    keyed tag lets a recipient find its wrap without naming anyone in clear.
     secret = bytes(sender.encryption_key(header.enc_kid))
+    mid = header.message_id_bytes
     wraps = []
     for public in recipient_publics:
-        shared = crypto_box_beforenm(public, secret)
-        sealed = crypto_box_easy_afternm(content_key, _wrap_nonce(shared, header.nonce), shared)
-        wraps.append(Wrap(_tag(shared, header.nonce), sealed))
+        try:
+            shared = crypto_box_beforenm(public, secret)
+        except (nacl.exceptions.CryptoError, RuntimeError):
+            raise PolicyViolation("a recipient's encryption key is unusable") from None
+        sealed = crypto_box_easy_afternm(content_key, _wrap_nonce(shared, mid), shared)
+        wraps.append(Wrap(_tag(shared, mid), sealed))
     wraps.sort(key=lambda w: w.tag)  # order reveals nothing about who is who
     # 5. One signature over every byte that travels before it.
     signed = encode_frame(header_bytes, wraps, ciphertext)
     return signed + sender.signing_key.sign(signed).signature
+
+
+def check_may_send(member: Member, topic: Topic) -> None:
+    """The directory says which topics a member may send; bulletins are the hub's."""
+    if topic.value not in member.topics:
+        raise SenderMismatch("sender may not send on this topic", topic=topic.value)
+    if topic is Topic.BULLETIN and member.role is not Role.HUB:
+        raise SenderMismatch("only the hub sends bulletins", sender=member.code)
 
 
 def verify(
@@ -181,6 +211,7 @@ def verify(
     subject_sender: str | None = None,
     subject_topic: Topic | None = None,
     max_size: int = MAX_ENVELOPE,
+    max_age: timedelta = MAX_AGE,
 ) -> Verified:
     """Check size, framing, signature and sender identity; no key but public ones.
 
@@ -208,7 +239,10 @@ def verify(
         raise SenderMismatch("subject names another sender", sender=header.sender)
     if subject_topic is not None and subject_topic != header.topic:
         raise SenderMismatch("subject names another topic", topic=header.topic.value)
-    # 6. Time: not from the future, not expired.
+    check_may_send(owner, header.topic)
+    # 6. Time: not from the future, not too old to judge the key by, not expired.
+    if header.sent_at < now - max_age:
+        raise MessageExpired("message is older than the maximum age", message_id=header.message_id)
     if header.sent_at > now + MAX_SKEW:
         skew = (header.sent_at - now).total_seconds()
         raise ClockSkew("message time is in the future", skew_s=round(skew))
@@ -248,11 +282,13 @@ def decrypt_verified(verified: Verified, me: Identity, directory: Directory) -> 
         raise SenderMismatch("encryption key belongs to another member", sender=header.sender)
     if not enc_key.valid_at(header.sent_at):
         raise KeyNotValid("sender encryption key not valid at the message time")
-    content_key = _unwrap(frame.wraps, me, enc_key.public_bytes(), header.nonce)
+    content_key = _unwrap(frame.wraps, me, enc_key.public_bytes(), header.message_id_bytes)
+    if not hmac.compare_digest(key_commitment(content_key), header.commitment):
+        raise DecryptionFailed("content key does not match the header's commitment")
     # 8. Decrypt with the header as associated data.
     try:
         padded = crypto_aead_xchacha20poly1305_ietf_decrypt(
-            frame.ciphertext, LABEL + frame.header_bytes, header.nonce, content_key
+            frame.ciphertext, LABEL + frame.header_bytes, AEAD_NONCE, content_key
         )
     except nacl.exceptions.CryptoError:
         raise DecryptionFailed("ciphertext does not authenticate") from None
@@ -267,16 +303,20 @@ def decrypt_verified(verified: Verified, me: Identity, directory: Directory) -> 
     return Opened(header, alert, frame.signed + frame.signature)
 
 
-def _unwrap(wraps: Sequence[Wrap], me: Identity, sender_public: bytes, nonce: bytes) -> bytes:
+def _unwrap(wraps: Sequence[Wrap], me: Identity, sender_public: bytes, mid: bytes) -> bytes:
     for kid in me.encryption_kids():
-        shared = crypto_box_beforenm(sender_public, bytes(me.encryption_key(kid)))
-        tag = _tag(shared, nonce)
+        try:
+            shared = crypto_box_beforenm(sender_public, bytes(me.encryption_key(kid)))
+        except (nacl.exceptions.CryptoError, RuntimeError):
+            # libsodium refuses low-order public keys: no shared secret exists.
+            raise DecryptionFailed("the sender's encryption key is unusable") from None
+        tag = _tag(shared, mid)
         for wrap in wraps:
             if wrap.tag != tag:
                 continue
             try:
                 return crypto_box_open_easy_afternm(
-                    wrap.sealed_key, _wrap_nonce(shared, nonce), shared
+                    wrap.sealed_key, _wrap_nonce(shared, mid), shared
                 )
             except nacl.exceptions.CryptoError:
                 raise DecryptionFailed("our key wrap does not authenticate") from None

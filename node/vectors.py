@@ -1,7 +1,7 @@
 """Known-answer test vectors for the v1 envelope (``schemas/vectors/envelope-v1.json``).
 
 Everything is derived from fixed seeds: keys, the directory, the time and the random
-bytes that ``seal`` consumes (in order: 24-byte nonce, 32-byte content key, 10 random
+bytes that ``seal`` consumes (in order: 32-byte content key, then 10 random
 bytes of the message id). Another implementation can rebuild each envelope bit for bit
 and must reject each negative vector with the error named.
 

@@ -75,8 +75,12 @@ class Header:
     enc_kid: str
     message_id: str
     expires_at: datetime | None
-    nonce: bytes
+    commitment: bytes  # commits the envelope to one content key (see key_commitment)
     version: int = VERSION
+
+    @property
+    def message_id_bytes(self) -> bytes:
+        return uuid.UUID(self.message_id).bytes
 
     @property
     def sent_at(self) -> datetime:
@@ -95,14 +99,14 @@ class Header:
             bytes.fromhex(self.enc_kid),
             uuid.UUID(self.message_id).bytes,
             expires,
-            self.nonce,
+            self.commitment,
         )
 
     @classmethod
     def decode(cls, raw: bytes) -> Header:
         if len(raw) != HEADER_LEN:
             raise MalformedMessage("header has the wrong length")
-        ver, topic, tlp, prio, flags, sender, skid, ekid, mid, exp, nonce = _HEADER.unpack(raw)
+        ver, topic, tlp, prio, flags, sender, skid, ekid, mid, exp, commit = _HEADER.unpack(raw)
         if ver != VERSION:
             raise MalformedMessage(f"unsupported envelope version {ver}")
         if flags != 0:
@@ -125,7 +129,7 @@ class Header:
             enc_kid=ekid.hex(),
             message_id=str(message_uuid),
             expires_at=None if exp == 0 else from_ms(exp),
-            nonce=nonce,
+            commitment=commit,
         )
 
 

@@ -20,7 +20,11 @@ class Keyring:
     directory: Directory
 
 
-def make_keyring(codes: tuple[str, ...] = ("XH", "WS", "FJ", "TO"), now: datetime = NOW) -> Keyring:
+def make_keyring(
+    codes: tuple[str, ...] = ("XH", "WS", "FJ", "TO"),
+    now: datetime = NOW,
+    topics: dict[str, list[str]] | None = None,
+) -> Keyring:
     root = RootKey.generate()
     ids = {code: Identity.generate(code) for code in codes}
     members = [
@@ -29,6 +33,7 @@ def make_keyring(codes: tuple[str, ...] = ("XH", "WS", "FJ", "TO"), now: datetim
             name=f"member {code}",
             role=Role.HUB if code == "XH" else Role.MEMBER,
             keys=ident.directory_keys(now - timedelta(days=1), now + timedelta(days=30)),
+            topics=(topics or {}).get(code, [t.value for t in Topic]),
         )
         for code, ident in ids.items()
     ]

@@ -12,9 +12,12 @@ from testkit import NOW, make_keyring, sample_alert
 
 from keys import Identity
 from node.envelope import (
+    MAX_AGE,
     MAX_ENVELOPE,
     MAX_PLAINTEXT,
+    _unwrap,
     encrypt_and_sign,
+    key_commitment,
     open_envelope,
     seal,
     verify,
@@ -56,7 +59,8 @@ def test_round_trip_for_each_recipient() -> None:
 def test_every_topic_round_trips() -> None:
     for topic in Topic:
         alert = sample_alert(topic)
-        _, data = seal(alert, KR.ids["FJ"], ["WS"], KR.directory, NOW)
+        sender = "XH" if topic is Topic.BULLETIN else "FJ"
+        _, data = seal(alert, KR.ids[sender], ["WS"], KR.directory, NOW)
         assert open_envelope(data, KR.ids["WS"], KR.directory, NOW).alert == alert
 
 
@@ -175,9 +179,16 @@ def test_oversized_is_rejected_before_parsing() -> None:
 
 def _hostile(body: bytes) -> bytes:
     ws = KR.ids["WS"]
-    header = Header(**{**HEADER.__dict__, "message_id": new_message_id(NOW, b"\x01" * 10)})
+    key = b"\x07" * 32
+    header = Header(
+        **{
+            **HEADER.__dict__,
+            "message_id": new_message_id(NOW, b"\x01" * 10),
+            "commitment": key_commitment(key),
+        }
+    )
     public = KR.directory.current_encryption_key("FJ", NOW).public_bytes()
-    return encrypt_and_sign(header, body, b"\x07" * 32, ws, [public])
+    return encrypt_and_sign(header, body, key, ws, [public])
 
 
 def test_decompression_bomb_is_capped() -> None:
@@ -289,3 +300,57 @@ def test_header_times_beyond_year_9999_are_malformed(offset: int) -> None:
     data[len(LABEL) : len(LABEL) + len(raw)] = raw
     with pytest.raises(MalformedMessage):
         verify(bytes(data), KR.directory, NOW)
+
+
+def test_only_the_hub_sends_bulletins() -> None:
+    bulletin = sample_alert(Topic.BULLETIN)
+    with pytest.raises(PolicyViolation, match="hub"):
+        seal(bulletin, KR.ids["WS"], ["FJ"], KR.directory, NOW)
+    # A member that forges one anyway (header says bulletin, signed by WS) is refused.
+    forged = Header(**{**HEADER.__dict__, "topic": Topic.BULLETIN})
+    with pytest.raises(SenderMismatch, match="hub"):
+        verify(_resign(SEALED, KR.ids["WS"], header=forged), KR.directory, NOW)
+
+
+def test_topics_outside_the_members_directory_entry_are_refused() -> None:
+    kr = make_keyring(topics={"WS": ["maritime"]})
+    with pytest.raises(PolicyViolation, match="topic"):
+        seal(sample_alert(Topic.ASYLUM), kr.ids["WS"], ["FJ"], kr.directory, NOW)
+    _, ok = seal(sample_alert(Topic.MARITIME), kr.ids["WS"], ["FJ"], kr.directory, NOW)
+    forged = Header(**{**decode_header(ok).__dict__, "topic": Topic.ASYLUM})
+    with pytest.raises(SenderMismatch, match="topic"):
+        verify(_resign(ok, kr.ids["WS"], header=forged), kr.directory, NOW)
+
+
+def decode_header(data: bytes) -> Header:
+    return Header.decode(decode_frame(data).header_bytes)
+
+
+def test_recipients_cannot_be_given_different_keys() -> None:
+    # A malicious sender wraps a different content key for TO than for FJ: the signed
+    # commitment names one key, so TO refuses instead of reading another plaintext.
+    ws = KR.ids["WS"]
+    k1, k2 = b"\x01" * 32, b"\x02" * 32
+    header = Header(**{**HEADER.__dict__, "commitment": key_commitment(k1)})
+    fj_pub = KR.directory.current_encryption_key("FJ", NOW).public_bytes()
+    to_pub = KR.directory.current_encryption_key("TO", NOW).public_bytes()
+    body = zlib.compress(ALERT.model_dump_json(exclude_none=True).encode())
+    for_fj = decode_frame(encrypt_and_sign(header, body, k1, ws, [fj_pub]))
+    for_to = decode_frame(encrypt_and_sign(header, body, k2, ws, [to_pub]))
+    mixed = encode_frame(for_fj.header_bytes, [*for_fj.wraps, *for_to.wraps], for_fj.ciphertext)
+    data = mixed + ws.signing_key.sign(mixed).signature
+    assert open_envelope(data, KR.ids["FJ"], KR.directory, NOW).alert == ALERT
+    with pytest.raises(DecryptionFailed, match="commitment"):
+        open_envelope(data, KR.ids["TO"], KR.directory, NOW)
+
+
+def test_messages_older_than_the_maximum_age_are_refused() -> None:
+    with pytest.raises(MessageExpired, match="maximum age"):
+        verify(SEALED, KR.directory, NOW + MAX_AGE + timedelta(seconds=1))
+    assert verify(SEALED, KR.directory, NOW + MAX_AGE - timedelta(seconds=1))
+
+
+def test_low_order_sender_key_gives_a_typed_error() -> None:
+    # A hub-signed directory holding an all-zero X25519 key must not crash a reader.
+    with pytest.raises(UntrustedMessage):
+        _unwrap(decode_frame(SEALED).wraps, KR.ids["FJ"], bytes(32), HEADER.message_id_bytes)
