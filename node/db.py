@@ -191,18 +191,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any error or cancellation."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any error or cancellation,
+        including one that lands while BEGIN or COMMIT is still running."""
         if self._closed:
             raise RuntimeError("database is closed")
         async with self._lock:
             with _storage_errors("writing to the database", self.path):
-                await self._conn.execute("BEGIN IMMEDIATE")
                 try:
+                    await self._conn.execute("BEGIN IMMEDIATE")
                     yield Tx(self._conn)
+                    await asyncio.shield(self._conn.commit())
                 except BaseException:
+                    # Queued behind BEGIN/COMMIT on aiosqlite's thread, so it runs after
+                    # them; a no-op when no transaction is open.
                     await asyncio.shield(self._conn.rollback())
                     raise
-                await asyncio.shield(self._conn.commit())
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with _storage_errors("reading the database", self.path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -100,3 +101,26 @@ async def test_cancelling_the_owner_mid_flight_keeps_audit_consistent(network: N
     with closing(sqlite3.connect(fj.settings.database)) as conn:
         inbox = sorted(r[0] for r in conn.execute("SELECT message_id FROM inbox"))
     assert inbox == sorted(ids)
+
+
+@pytest.mark.parametrize("yields", range(8))
+async def test_cancel_at_any_point_never_wedges_the_database(tmp_path: Path, yields: int) -> None:
+    # Cancellation may land while BEGIN or COMMIT is still running on aiosqlite's
+    # thread; the next transaction must still work and the chain must verify.
+    db = await Database.open(tmp_path / "x.db")
+
+    async def writer() -> None:
+        async with db.transaction() as tx:
+            await tx.audit("sent", message_id="cancelled")
+
+    task = asyncio.create_task(writer())
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    async with db.transaction() as tx:
+        await tx.audit("sent", message_id="after")
+    await db.close()
+    result = verify_file(tmp_path / "x.db")
+    assert result.count in (1, 2)
