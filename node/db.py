@@ -207,6 +207,15 @@ class Database:
                     await asyncio.shield(self._conn.rollback())
                     raise
 
+    async def probe(self) -> None:
+        """A small committed write: raises StorageError while the disk refuses writes."""
+        async with self.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO state (key, value) VALUES ('probe', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (utc_now_text(),),
+            )
+
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with _storage_errors("reading the database", self.path):
             async with self._conn.execute(sql, params) as cursor:

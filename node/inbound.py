@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +20,28 @@ import structlog
 
 from keys import Identity
 from node.db import Database, utc_now_text
-from node.envelope import MAX_ENVELOPE, Opened, decrypt_verified, verify
+from node.envelope import Opened, decrypt_verified, verify
 from node.subjects import parse_alert_subject
 from node.trust import Trust
 from schemas.alert import alert_to_json
-from schemas.errors import NotAddressed, StorageError, UntrustedMessage
+from schemas.errors import (
+    ClockSkew,
+    DirectoryError,
+    KeyNotValid,
+    LaliError,
+    NotAddressed,
+    Replay,
+    StorageError,
+    UnknownKey,
+    UntrustedMessage,
+)
+
+
+class InternalError(LaliError):
+    """A bug of ours met this message; it is kept in the audit log for the operator."""
+
+    reason = "internal_error"
+
 
 log = structlog.get_logger("lali.inbound")
 
@@ -34,7 +52,14 @@ class Outcome(StrEnum):
     NOT_ADDRESSED = "not_addressed"  # valid but not for us: ack, count
     OWN = "own"  # our own alert coming back: ack
     REJECTED = "rejected"  # untrusted: audited, then term
-    RETRY = "retry"  # our side failed (storage): nak with a delay
+    DEFER = "defer"  # may be fine later (key not yet known, clock skew): nak with backoff
+    RETRY = "retry"  # our side cannot commit (storage, stale directory): hold and retry
+
+
+# Failures that a newer directory or a corrected clock can cure: deferred, not rejected,
+# until the last allowed delivery.
+TRANSIENT: tuple[type[UntrustedMessage], ...] = (UnknownKey, KeyNotValid, ClockSkew)
+REJECT_KEEP = 64 * 1024  # raw bytes of a rejected message kept in the audit log
 
 
 @dataclass(frozen=True)
@@ -43,13 +68,6 @@ class Decision:
     message_id: str | None = None
     sender: str | None = None
     reason: str | None = None
-
-    @property
-    def settles(self) -> str:
-        return {
-            Outcome.REJECTED: "term",
-            Outcome.RETRY: "nak",
-        }.get(self.outcome, "ack")
 
 
 Listener = Callable[[Decision, Opened | None], None]
@@ -70,16 +88,43 @@ class Inbound:
         self.counts: Counter[str] = Counter()
         self.listeners: list[Listener] = []
 
-    async def process(self, subject: str, data: bytes) -> Decision:
-        decision, opened = await self._process(subject, data)
+    async def process(self, subject: str, data: bytes, *, final: bool = True) -> Decision:
+        """Decide on one delivery. ``final``: the broker will not deliver it again, so a
+        transient failure must be rejected (and audited) rather than deferred."""
+        try:
+            decision, opened = await self._process(subject, data, final)
+        except Exception as exc:
+            # A bug of ours must not stop intake. Log where, not what: the message of an
+            # arbitrary exception could carry content.
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "inbound_internal_error",
+                error_type=type(exc).__name__,
+                where=f"{frame.filename}:{frame.lineno}",
+            )
+            decision, opened = (
+                await self._reject(
+                    subject, data, InternalError(f"internal error: {type(exc).__name__}"), None
+                ),
+                None,
+            )
         self.counts[decision.outcome.value] += 1
         for listener in self.listeners:
-            listener(decision, opened)
+            try:
+                listener(decision, opened)
+            except Exception as exc:  # observers must not affect delivery
+                log.error("listener_failed", error_type=type(exc).__name__)
         return decision
 
-    async def _process(self, subject: str, data: bytes) -> tuple[Decision, Opened | None]:
+    async def _process(
+        self, subject: str, data: bytes, final: bool
+    ) -> tuple[Decision, Opened | None]:
         now = self.clock()
-        directory = self.trust.directory
+        try:
+            directory = await self.trust.current(now)
+        except DirectoryError as exc:
+            log.error("inbound_directory_unusable", reason=exc.reason, error=str(exc))
+            return Decision(Outcome.RETRY, reason=exc.reason), None
         try:
             topic, sender = parse_alert_subject(subject)
             verified = verify(data, directory, now, subject_sender=sender, subject_topic=topic)
@@ -89,23 +134,34 @@ class Inbound:
         except NotAddressed:
             h = verified.header
             return Decision(Outcome.NOT_ADDRESSED, h.message_id, h.sender), None
+        except TRANSIENT as exc:
+            if not final:
+                log.warning("inbound_deferred", reason=exc.reason, error=exc.message)
+                return Decision(Outcome.DEFER, reason=exc.reason), None
+            return await self._reject(subject, data, exc, now), None
         except UntrustedMessage as exc:
             return await self._reject(subject, data, exc, now), None
         try:
-            return await self._commit(opened, now), opened
+            return await self._commit(subject, opened, now), opened
         except StorageError as exc:
             log.error("inbound_storage_failed", error=str(exc))
             return Decision(Outcome.RETRY, opened.header.message_id, reason=exc.reason), None
 
-    async def _commit(self, opened: Opened, now: datetime) -> Decision:
+    async def _commit(self, subject: str, opened: Opened, now: datetime) -> Decision:
         h = opened.header
         async with self.db.transaction() as tx:
             seen = await tx.fetchone(
-                "SELECT 1 FROM audit WHERE kind = 'received' AND message_id = ?",
+                "SELECT envelope FROM audit WHERE kind = 'received' AND message_id = ?",
                 (h.message_id,),
             )
-            if seen is not None:
+            if seen is not None and bytes(seen[0]) == opened.raw:
                 return Decision(Outcome.DUPLICATE, h.message_id, h.sender)
+        if seen is not None:
+            # The same id on different bytes: a replay with altered content, or a sender
+            # reusing ids. Either way it is not processed; the first stays authoritative.
+            reused = Replay("message id already received with different content")
+            return await self._reject(subject, opened.raw, reused, now)
+        async with self.db.transaction() as tx:
             entry = await tx.audit(
                 "received",
                 at=now,
@@ -142,10 +198,10 @@ class Inbound:
         return Decision(Outcome.ACCEPTED, h.message_id, h.sender)
 
     async def _reject(
-        self, subject: str, data: bytes, exc: UntrustedMessage, now: datetime
+        self, subject: str, data: bytes, exc: LaliError, now: datetime | None
     ) -> Decision:
-        """Audit the rejection with its reason and the raw bytes (when not oversized)."""
-        keep = len(data) <= MAX_ENVELOPE
+        """Audit the rejection with its reason and the raw bytes (up to REJECT_KEEP)."""
+        keep = len(data) <= REJECT_KEEP
         detail = {
             "error": exc.message,
             "subject": subject,

@@ -74,7 +74,7 @@ class Outbound:
     async def submit(self, alert: Alert, to: Sequence[str]) -> SendResult:
         """Accept an alert for sending; publish at once when the link is up."""
         now = self.clock()
-        directory = self.trust.directory
+        directory = await self.trust.current(now)
         recipients = resolve_recipients(to, alert, self.identity.code, directory.codes())
         try:
             header, envelope = seal(alert, self.identity, recipients, directory, now)

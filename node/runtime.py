@@ -87,8 +87,10 @@ class Node:
             raise ConfigError(f"key file {s.identity} is for {self.identity.code}, not {s.code}")
         self.db = await Database.open(s.database)
         try:
-            self.trust = Trust(parse_root_keys(s.root_keys), s.directory_threshold)
-            await self.trust.load_file(s.directory, self.db, self.clock())
+            self.trust = Trust(
+                parse_root_keys(s.root_keys), s.directory_threshold, s.directory, self.db
+            )
+            await self.trust.load(self.clock())
         except BaseException:
             await self.db.close()
             raise
@@ -150,13 +152,23 @@ class Node:
         self.ready.set()
         log.info("node_ready", code=s.code)
         async for batch in batches:
-            for i, delivery in enumerate(batch):
-                if self._stopping.is_set():
-                    await self._release(batch[i:])
-                    break
-                await self._handle(delivery)
+            await self._handle_batch(batch)
             if self._stopping.is_set():
                 break
+
+    async def _handle_batch(self, batch: list[Delivery]) -> None:
+        i = 0
+        while i < len(batch):
+            if self._stopping.is_set():
+                await self._release(batch[i:])
+                return
+            if await self._handle(batch[i]):
+                i += 1
+            else:
+                # Our side cannot commit (storage, stale directory): do not spend the
+                # broker's delivery attempts; hold the batch until a probe succeeds,
+                # then process the same message again.
+                await self._hold_until_healthy(batch[i:])
 
     async def _release(self, deliveries: list[Delivery]) -> None:
         """Hand back fetched but unprocessed messages so a restart gets them at once
@@ -177,10 +189,16 @@ class Node:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, 30.0)
 
-    async def _handle(self, delivery: Delivery) -> None:
-        decision: Decision = await self.inbound.process(delivery.subject, delivery.data)
+    async def _handle(self, delivery: Delivery) -> bool:
+        """Process and settle one delivery; False if it must be retried here."""
+        final = delivery.num_delivered >= self.settings.max_deliver
+        decision: Decision = await self.inbound.process(
+            delivery.subject, delivery.data, final=final
+        )
+        if decision.outcome is Outcome.RETRY:
+            return False
         try:
-            if decision.outcome is Outcome.RETRY:
+            if decision.outcome is Outcome.DEFER:
                 await delivery.nak(nak_delay(delivery.num_delivered))
             elif decision.outcome is Outcome.REJECTED:
                 await delivery.term()
@@ -189,13 +207,30 @@ class Node:
         except TransportError as exc:
             # The commit stands; the broker will redeliver and we will see a duplicate.
             log.warning("settle_failed", outcome=decision.outcome.value, error=str(exc))
+        return True
+
+    async def _hold_until_healthy(self, held: list[Delivery]) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            for delivery in held:  # keep AckWait from expiring while we wait
+                with contextlib.suppress(TransportError):
+                    await delivery.in_progress()
+            try:
+                await self.db.probe()
+                await self.trust.current(self.clock())
+                return
+            except LaliError as exc:
+                log.error("node_degraded", reason=exc.reason, error=str(exc), retry_in_s=delay)
+            delay = min(delay * 2, max(1.0, self.settings.ack_wait_s / 3))
 
     async def _publisher(self) -> None:
         while not self._stopping.is_set():
             try:
                 await self.outbound.flush()
-            except TransportError as exc:
-                log.warning("outbox_flush_failed", error=str(exc))
+            except LaliError as exc:  # storage or transport: the outbox keeps the alerts
+                log.warning("outbox_flush_failed", reason=exc.reason, error=str(exc))
             self._wake_outbox.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_outbox.wait(), self.settings.outbox_retry_s)
@@ -225,12 +260,16 @@ class Node:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("node_task_failed", error=f"{type(result).__name__}: {result}")
-        if self.transport.connected.is_set():
-            with contextlib.suppress(TransportError):
-                await self.outbound.flush()
-        await self.transport.close()
-        await self.db.close()
-        self.state = State.CLOSED
+        try:
+            if self.transport.connected.is_set():
+                with contextlib.suppress(LaliError):
+                    await self.outbound.flush()
+        finally:
+            try:
+                await self.transport.close()
+            finally:
+                await self.db.close()
+                self.state = State.CLOSED
         log.info("node_closed", code=self.code)
 
     async def aclose(self) -> None:

@@ -18,7 +18,7 @@ from nacl.signing import VerifyKey
 
 from keys import Directory, key_id, verify_directory
 from node.db import Database
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, DirectoryError, DirectoryExpired
 
 log = structlog.get_logger("lali.trust")
 
@@ -39,12 +39,22 @@ def parse_root_keys(encoded: list[str]) -> dict[str, VerifyKey]:
 
 
 class Trust:
-    """Holds the verified directory; replaced atomically when a newer one arrives."""
+    """Holds the verified directory; replaced atomically when a newer one arrives.
 
-    def __init__(self, roots: dict[str, VerifyKey], threshold: int) -> None:
+    The directory file is re-read when it changes on disk (an operator or a sync job
+    drops in a newer one; live distribution over NATS comes with the trust issue).
+    A file that fails verification is refused and the current directory kept.
+    """
+
+    def __init__(
+        self, roots: dict[str, VerifyKey], threshold: int, path: Path, db: Database
+    ) -> None:
         self.roots = roots
         self.threshold = threshold
+        self.path = path
+        self.db = db
         self._directory: Directory | None = None
+        self._stamp: tuple[int, int] | None = None
 
     @property
     def directory(self) -> Directory:
@@ -52,22 +62,59 @@ class Trust:
             raise RuntimeError("no directory loaded")
         return self._directory
 
-    async def load_file(self, path: Path, db: Database, now: datetime) -> Directory:
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except OSError as exc:
-            raise ConfigError(f"cannot read directory {path}: {exc}", path=str(path)) from exc
-        return await self.accept(data, db, now)
+    async def current(self, now: datetime) -> Directory:
+        """The directory to use at ``now``: refreshed if the file changed, never expired."""
+        await self.refresh(now)
+        directory = self.directory
+        if directory.expires_at <= now:
+            raise DirectoryExpired(
+                "the member directory has expired: get a newer one from the hub",
+                version=directory.version,
+                expired_at=directory.expires_at.isoformat(),
+            )
+        return directory
 
-    async def accept(self, data: bytes, db: Database, now: datetime) -> Directory:
+    async def load(self, now: datetime) -> Directory:
+        """Load the file at start; any problem is fatal here."""
+        data, stamp = await self._read()
+        directory = await self.accept(data, now)
+        self._stamp = stamp
+        return directory
+
+    async def refresh(self, now: datetime) -> bool:
+        """Re-read the file if it changed; True if a newer directory was accepted."""
+        try:
+            stat = await asyncio.to_thread(self.path.stat)
+        except OSError:
+            return False
+        if (stat.st_mtime_ns, stat.st_size) == self._stamp:
+            return False
+        try:
+            data, stamp = await self._read()
+            self._stamp = stamp
+            before = self.directory.version
+            return (await self.accept(data, now)).version != before
+        except (DirectoryError, ConfigError) as exc:
+            log.error("directory_refused", reason=exc.reason, error=str(exc))
+            return False
+
+    async def _read(self) -> tuple[bytes, tuple[int, int]]:
+        try:
+            stat = await asyncio.to_thread(self.path.stat)
+            data = await asyncio.to_thread(self.path.read_bytes)
+        except OSError as exc:
+            raise ConfigError(f"cannot read directory {self.path}: {exc}") from exc
+        return data, (stat.st_mtime_ns, stat.st_size)
+
+    async def accept(self, data: bytes, now: datetime) -> Directory:
         """Verify ``data``; on success record its version and switch to it."""
-        row = await db.fetchone("SELECT value FROM state WHERE key = 'directory_version'")
+        row = await self.db.fetchone("SELECT value FROM state WHERE key = 'directory_version'")
         min_version = int(row[0]) if row else 0
         directory = verify_directory(
             data, self.roots, now, threshold=self.threshold, min_version=min_version
         )
         if directory.version != min_version:
-            async with db.transaction() as tx:
+            async with self.db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO state (key, value) VALUES ('directory_version', ?)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -73,7 +73,7 @@ async def test_forged_message_is_rejected_audited_and_node_keeps_going(running: 
     assert [e.entry.reason for e in rejected] == ["malformed"]
     assert rejected[0].entry.envelope == b"lali.envelope.v1junk"
     # Still working afterwards:
-    result = await running.nodes["TO"].send(sample_alert(Topic.BULLETIN), ["FJ"])
+    result = await running.nodes["XH"].send(sample_alert(Topic.BULLETIN), ["FJ"])
     await fj.wait(accepted(result.message_id))
     assert verify_file(running.nodes["FJ"].settings.database).count >= 3
 
