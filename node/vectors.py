@@ -26,7 +26,7 @@ import schemas
 from keys import Directory, Identity, Member, Role, RootKey, sign_directory, verify_directory
 from node.envelope import open_envelope, seal
 from node.wire import decode_frame
-from schemas.alert import alert_to_json, parse_alert
+from schemas.alert import Topic, alert_to_json, parse_alert
 from schemas.errors import UntrustedMessage
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -70,24 +70,33 @@ def fixed_identities() -> dict[str, Identity]:
     }
 
 
-def fixed_directory(ids: dict[str, Identity], root: RootKey) -> tuple[Directory, bytes]:
+def signed_directory(
+    ids: dict[str, Identity],
+    root: RootKey,
+    now: datetime,
+    valid_for: timedelta,
+    topics: dict[str, list[str]] | None = None,
+) -> tuple[Directory, bytes]:
+    """A verified directory of ``ids`` (``XH`` is the hub) and its signed bytes."""
     members = [
         Member(
             code=code,
             name=f"test member {code}",
             role=Role.HUB if code == "XH" else Role.MEMBER,
-            keys=ident.directory_keys(NOW - timedelta(days=1), NOW + timedelta(days=365)),
+            keys=ident.directory_keys(now - timedelta(days=1), now + valid_for),
+            topics=(topics or {}).get(code, [t.value for t in Topic]),
         )
         for code, ident in ids.items()
     ]
     directory = Directory(
-        version=1,
-        issued_at=NOW - timedelta(days=1),
-        expires_at=NOW + timedelta(days=365),
-        members=members,
+        version=1, issued_at=now - timedelta(days=1), expires_at=now + valid_for, members=members
     )
     signed = sign_directory(directory, [root])
-    return verify_directory(signed, {root.kid: root.verify_key}, NOW), signed
+    return verify_directory(signed, {root.kid: root.verify_key}, now), signed
+
+
+def fixed_directory(ids: dict[str, Identity], root: RootKey) -> tuple[Directory, bytes]:
+    return signed_directory(ids, root, NOW, timedelta(days=365))
 
 
 def _example(name: str) -> bytes:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import schemas
-from keys import Directory, Identity, Member, Role, RootKey, sign_directory, verify_directory
+from keys import Directory, Identity, RootKey
+from node.vectors import signed_directory
 from schemas.alert import Alert, Topic, parse_alert
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -27,25 +28,8 @@ def make_keyring(
 ) -> Keyring:
     root = RootKey.generate()
     ids = {code: Identity.generate(code) for code in codes}
-    members = [
-        Member(
-            code=code,
-            name=f"member {code}",
-            role=Role.HUB if code == "XH" else Role.MEMBER,
-            keys=ident.directory_keys(now - timedelta(days=1), now + timedelta(days=30)),
-            topics=(topics or {}).get(code, [t.value for t in Topic]),
-        )
-        for code, ident in ids.items()
-    ]
-    directory = Directory(
-        version=1,
-        issued_at=now - timedelta(days=1),
-        expires_at=now + timedelta(days=30),
-        members=members,
-    )
-    signed = sign_directory(directory, [root])
-    verified = verify_directory(signed, {root.kid: root.verify_key}, now)
-    return Keyring(root, ids, verified)
+    directory, _ = signed_directory(ids, root, now, timedelta(days=30), topics)
+    return Keyring(root, ids, directory)
 
 
 EXAMPLES = Path(schemas.__file__).resolve().parent / "examples"
