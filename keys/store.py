@@ -396,5 +396,5 @@ def _corrupted(path: Path, detail: str) -> KeyFileError:
 
 def _exists(path: Path) -> KeyFileError:
     return KeyFileError(
-        f"refusing to overwrite existing key file {path} (pass overwrite=True)", path=str(path)
+        f"refusing to overwrite existing key file {path}; move it away first", path=str(path)
     )

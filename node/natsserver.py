@@ -38,7 +38,11 @@ def nats_server_binary() -> Path:
 
 
 class NatsServer:
-    """One nats-server process with JetStream and its own store directory."""
+    """One nats-server process with JetStream and its own store directory.
+
+    The store directory is passed as ``-sd``; a ``config_file`` given here must not set
+    ``store_dir`` itself (nats-server refuses the duplicate).
+    """
 
     def __init__(
         self,

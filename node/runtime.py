@@ -56,8 +56,12 @@ class Node:
         *,
         passphrase: bytes | None = None,
         clock: Callable[[], datetime] = utc_now,
+        consume: bool = True,
     ) -> None:
+        """``consume=False``: a send-only node (``lali send``) that neither takes in
+        alerts nor runs the outbox publisher; it only publishes what it sends."""
         self.settings = settings
+        self.consume = consume
         self.clock = clock
         self.state = State.NEW
         self._passphrase = passphrase
@@ -91,6 +95,7 @@ class Node:
                 parse_root_keys(s.root_keys), s.directory_threshold, s.directory, self.db
             )
             await self.trust.load(self.clock())
+            self._check_keys_held(self.clock())
         except BaseException:
             await self.db.close()
             raise
@@ -98,6 +103,7 @@ class Node:
             ConnectOptions(
                 url=s.nats_url,
                 name=f"lali-{s.code}",
+                inbox_prefix=f"_INBOX_{s.code}",
                 nkey_seed_file=s.nats_nkey_seed_file,
                 tls_ca=s.nats_tls_ca,
                 tls_cert=s.nats_tls_cert,
@@ -109,6 +115,18 @@ class Node:
         self.state = State.RUNNING
         self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
         log.info("node_started", code=s.code, topics=len(s.topics))
+
+    def _check_keys_held(self, now: datetime) -> None:
+        """The directory's keys for us must be the ones in our key file; otherwise
+        alerts sealed to us would be dropped as "not addressed" without a trace."""
+        member = self.trust.directory.member(self.code)
+        held = set(self.identity.encryption_kids()) | {self.identity.sign_kid}
+        missing = [k.kid for k in member.keys if k.valid_at(now) and k.kid not in held]
+        if missing:
+            raise ConfigError(
+                f"the directory lists keys for {self.code} that {self.settings.identity}"
+                f" does not hold: {', '.join(missing)} (wrong key file, or lost keys?)"
+            )
 
     async def send(self, alert: Alert, to: Sequence[str]) -> SendResult:
         if self.state is not State.RUNNING:
@@ -139,6 +157,9 @@ class Node:
             duplicate_window_s=s.duplicate_window_s,
             replicas=s.stream_replicas,
         )
+        if not self.consume:
+            self.ready.set()
+            return
         batches = await self.transport.durable_pull(
             s.stream,
             f"node-{s.code}",
@@ -185,6 +206,10 @@ class Node:
                 return
             except TransportError as exc:
                 log.warning("connect_failed", error=str(exc), retry_in_s=delay)
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    return  # drain() cut a connection attempt short
+                raise
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, 30.0)
@@ -253,6 +278,8 @@ class Node:
             task.cancel()  # the publisher: a half-done publish is retried with its id
         # The consumer notices _stopping when its current fetch returns (at most
         # FETCH_WAIT_S), finishes the message in hand and hands back the rest.
+        if not self.ready.is_set():
+            consumer.cancel()  # still connecting: nothing fetched, nothing to finish
         done, _ = await asyncio.wait([consumer], timeout=FETCH_WAIT_S + 15.0)
         if not done:
             consumer.cancel()  # still safe: every message is settled only after commit

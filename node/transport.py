@@ -43,6 +43,9 @@ def _nats_errors(action: str) -> Iterator[None]:
 class ConnectOptions:
     url: str
     name: str
+    # Replies (PubAcks, pulled messages) come to this prefix; per member, so the server
+    # can let each member read only its own replies.
+    inbox_prefix: str = "_INBOX"
     nkey_seed_file: Path | None = None
     tls_ca: Path | None = None
     tls_cert: Path | None = None
@@ -118,6 +121,7 @@ class Transport:
             self._nc = await nats.connect(
                 servers=[o.url],
                 name=o.name,
+                inbox_prefix=o.inbox_prefix,
                 # nats-py gives up after 60 attempts by default; a satellite link
                 # may be down for days, so never give up.
                 max_reconnect_attempts=-1,

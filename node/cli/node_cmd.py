@@ -36,7 +36,8 @@ def run(config: Config, passphrase_file: PassFile = None) -> None:
     """
     try:
         settings = NodeSettings.load(config)
-        code = asyncio.run(_run(settings, read_passphrase(passphrase_file)))
+        passphrase = read_passphrase(passphrase_file or settings.identity_passphrase_file)
+        code = asyncio.run(_run(settings, passphrase))
     except LaliError as exc:
         raise fail(exc) from exc
     raise typer.Exit(code)
@@ -99,7 +100,8 @@ def send(
         settings = NodeSettings.load(config)
         alert = load_alert(alert_file, topic, tlp, priority)
         recipients = [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
-        result = asyncio.run(_send(settings, alert, recipients, read_passphrase(passphrase_file)))
+        passphrase = read_passphrase(passphrase_file or settings.identity_passphrase_file)
+        result = asyncio.run(_send(settings, alert, recipients, passphrase))
     except LaliError as exc:
         raise fail(exc) from exc
     typer.echo(result.message_id)
@@ -112,7 +114,7 @@ def send(
 async def _send(
     settings: NodeSettings, alert: Alert, to: list[str], passphrase: bytes | None
 ) -> SendResult:
-    node = Node(settings, passphrase=passphrase)
+    node = Node(settings, passphrase=passphrase, consume=False)
     await node.start()
     try:
         try:

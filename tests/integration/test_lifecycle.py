@@ -124,3 +124,15 @@ async def test_cancel_at_any_point_never_wedges_the_database(tmp_path: Path, yie
     await db.close()
     result = verify_file(tmp_path / "x.db")
     assert result.count in (1, 2)
+
+
+async def test_node_refuses_a_key_file_the_directory_does_not_list(network: Network) -> None:
+    # Alerts sealed to the directory's key would otherwise be acked as "not addressed".
+    from keys import Identity, save_identity
+    from schemas.errors import ConfigError
+
+    settings = NodeSettings.load(network.configs["FJ"])
+    save_identity(settings.identity, Identity.generate("FJ"), overwrite=True)
+    node = Node(settings)
+    with pytest.raises(ConfigError, match="does not hold"):
+        await node.start()

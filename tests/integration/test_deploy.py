@@ -1,0 +1,343 @@
+"""The files in ``deploy/``: they load, the real nats-server accepts them, and the
+single-server configuration enforces what its comments promise (a member publishes
+only as itself and reaches only its own consumer)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import nats.errors
+import nkeys
+import pytest
+from nats.aio.client import Client
+from nodekit import accepted, start_node
+from testkit import sample_alert
+
+from keys import Role
+from node.config import NodeSettings
+from node.natsserver import NatsServer, nats_server_binary
+from node.provision import MemberSpec, Network, provision
+from node.runtime import Node
+from node.trust import parse_root_keys
+from schemas.alert import Topic
+from schemas.errors import ConfigError
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SINGLE = DEPLOY / "nats" / "single.conf"
+CODES = ("XH", "WS", "FJ", "TO")
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    """Replace ``old`` exactly once, so that a test edit cannot silently miss."""
+    assert text.count(old) == 1, f"expected exactly one {old!r} in the file"
+    return text.replace(old, new)
+
+
+# --- node.example.toml ----------------------------------------------------------------
+
+
+def test_node_example_loads_with_production_paths() -> None:
+    settings = NodeSettings.load(DEPLOY / "node.example.toml")
+    assert settings.identity == Path("/etc/lali/identity.key")
+    assert settings.directory == Path("/etc/lali/directory.json")
+    assert settings.database == Path("/var/lib/lali/lali.db")
+    assert settings.nats_nkey_seed_file == Path("/etc/lali/nats-user.nk")
+    assert set(settings.topics) == set(Topic)
+
+
+def test_node_example_documents_every_setting() -> None:
+    text = (DEPLOY / "node.example.toml").read_text(encoding="utf-8")
+    for name in NodeSettings.model_fields:
+        # Set, or shown commented out with the value to use, under a comment.
+        match = re.search(rf"^# .*\n(# )?{name} = ", text, re.MULTILINE)
+        assert match, f"{name} is not documented in node.example.toml"
+
+
+def test_node_example_root_key_placeholder_fails_closed() -> None:
+    settings = NodeSettings.load(DEPLOY / "node.example.toml")
+    with pytest.raises(ConfigError):
+        parse_root_keys(settings.root_keys)
+
+
+# --- nats/single.conf: the server's own configuration check ---------------------------
+
+
+def nats_config_test(conf: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(nats_server_binary()), "-c", str(conf), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_single_conf_passes_the_server_config_check(tmp_path: Path) -> None:
+    text = SINGLE.read_text(encoding="utf-8")
+    conf = tmp_path / "single.conf"
+    conf.write_text(
+        replace_once(text, '"/var/lib/nats"', f'"{tmp_path / "store"}"'), encoding="utf-8"
+    )
+    result = nats_config_test(conf)
+    assert result.returncode == 0, result.stderr
+    assert "is valid" in result.stdout + result.stderr
+
+
+def test_single_conf_config_check_catches_a_broken_file(tmp_path: Path) -> None:
+    # The check above means something: a damaged durability setting fails it.
+    text = SINGLE.read_text(encoding="utf-8")
+    conf = tmp_path / "broken.conf"
+    conf.write_text(
+        replace_once(text, "sync_interval: always", "sync_interval: sometimes"), encoding="utf-8"
+    )
+    result = nats_config_test(conf)
+    assert result.returncode != 0
+    assert "sync_interval" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for a test cert")
+def test_single_conf_tls_block_is_valid_once_enabled(tmp_path: Path) -> None:
+    cert, key = tmp_path / "server.pem", tmp_path / "server-key.pem"
+    openssl = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
+    subprocess.run(
+        [*openssl.split(), "-subj", "/CN=t", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    text = SINGLE.read_text(encoding="utf-8")
+    block = re.search(r"^# tls \{\n(?:^#.*\n)*?^# \}\n", text, re.MULTILINE)
+    assert block is not None, "the commented tls block is missing"
+    enabled = "".join(line[2:] + "\n" for line in block.group(0).splitlines())
+    for example, real in (
+        ("/etc/nats/tls/server.pem", cert),
+        ("/etc/nats/tls/server-key.pem", key),
+        ("/etc/nats/tls/ca.pem", cert),
+    ):
+        enabled = replace_once(enabled, example, str(real))
+    text = replace_once(text, block.group(0), enabled)
+    conf = tmp_path / "tls.conf"
+    conf.write_text(replace_once(text, '"/var/lib/nats"', f'"{tmp_path}"'), encoding="utf-8")
+    result = nats_config_test(conf)
+    assert result.returncode == 0, result.stderr
+
+
+# --- nats/single.conf: the permissions, on a running server ---------------------------
+
+
+def new_user_nkey() -> tuple[bytes, str]:
+    """A fresh NATS user nkey: (seed, public key), as `nk -gen user -pubout` makes."""
+    seed = bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode("ascii")
+    return seed, public
+
+
+def example_nkey(text: str, code: str) -> str:
+    """The example public key of the user whose first permission is ``code``'s subject."""
+    match = re.search(
+        r'nkey: "(U[A-Z2-7]{55})"\s+permissions: \{\s+publish: \{\s+allow: \[\s+'
+        + re.escape(f'"lali.alert.*.{code}"'),
+        text,
+    )
+    assert match, f"no user block for {code} in single.conf"
+    return match.group(1)
+
+
+@dataclass
+class Violations:
+    """Errors the server reports asynchronously to one raw client connection."""
+
+    seen: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_error(self, exc: Exception) -> None:
+        self.seen.append(str(exc))
+        self.changed.set()
+
+    async def wait_for(self, subject: str, timeout: float = 10.0, kind: str = "publish") -> None:
+        wanted = f'permissions violation for {kind} to "{subject}"'.lower()
+        try:
+            async with asyncio.timeout(timeout):
+                while not any(wanted in s.lower() for s in self.seen):
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            pytest.fail(f"the server did not refuse a publish to {subject}; errors: {self.seen}")
+
+
+@dataclass
+class SecuredNetwork:
+    server: NatsServer
+    network: Network
+    seeds: dict[str, Path]
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[SecuredNetwork]:
+    """single.conf on a real server (fresh nkeys, loopback ports) and a provisioned
+    network whose node.toml files name each member's nkey seed file."""
+    text = SINGLE.read_text(encoding="utf-8")
+    conf = replace_once(text, 'http: "127.0.0.1:8222"', 'http: "127.0.0.1:-1"')
+    # NatsServer passes the store directory as -sd; the file may not name one too.
+    conf = replace_once(conf, '  store_dir: "/var/lib/nats"\n', "")
+    keys = {code: new_user_nkey() for code in CODES}
+    for code, (_, public) in keys.items():
+        conf = replace_once(conf, example_nkey(text, code), public)
+    conf_path = tmp_path / "single.conf"
+    conf_path.write_text(conf, encoding="utf-8")
+    server = NatsServer(tmp_path / "nats", config_file=conf_path)
+    await asyncio.to_thread(server.start)
+    try:
+        members = [MemberSpec("XH", "Regional hub", Role.HUB)]
+        members += [MemberSpec(code, f"member {code}") for code in CODES[1:]]
+        network = provision(tmp_path / "net", members, server.url, datetime.now(UTC))
+        seeds: dict[str, Path] = {}
+        for code, (seed, _) in keys.items():
+            seeds[code] = network.root / code / "nats-user.nk"
+            seeds[code].write_bytes(seed + b"\n")
+            seeds[code].chmod(stat.S_IRUSR | stat.S_IWUSR)
+            with network.configs[code].open("a", encoding="utf-8") as f:
+                f.write('nats_nkey_seed_file = "nats-user.nk"\n')
+        yield SecuredNetwork(server, network, seeds)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def connect_as(url: str, code: str, seed: Path, violations: Violations) -> Client:
+    return await nats.connect(
+        url,
+        nkeys_seed=str(seed),
+        inbox_prefix=f"_INBOX_{code}",
+        error_cb=violations.on_error,
+        allow_reconnect=False,
+    )
+
+
+@pytest.mark.integration
+async def test_single_conf_refuses_a_client_without_a_known_nkey(
+    secured: SecuredNetwork,
+) -> None:
+    violations = Violations()
+    client = Client()  # not nats.connect(): on failure it would drop an open socket
+    try:
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            await client.connect(
+                secured.server.url,
+                error_cb=violations.on_error,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                connect_timeout=5,
+            )
+    finally:
+        await client.close()
+
+
+@pytest.mark.integration
+async def test_single_conf_members_publish_only_as_themselves(
+    secured: SecuredNetwork,
+) -> None:
+    url = secured.server.url
+    violations = Violations()
+    ws = await connect_as(url, "WS", secured.seeds["WS"], violations)
+    nodes: list[Node] = []
+    try:
+        # 1. A member cannot create the stream: only the hub can.
+        # (A JetStream request would just time out; the server's error says why.)
+        await ws.publish("$JS.API.STREAM.CREATE.LALI_ALERTS", b"{}", reply=ws.new_inbox())
+        await violations.wait_for("$JS.API.STREAM.CREATE.LALI_ALERTS")
+
+        # 2. With its own nkey, each node runs: the hub first, creating the stream.
+        for code in ("XH", "WS"):
+            nodes.append((await start_node(secured.network, code))[0])
+        fj, fj_watcher = await start_node(secured.network, "FJ")
+        nodes.append(fj)
+        result = await nodes[1].send(sample_alert(Topic.MARITIME), ["FJ"])
+        assert result.state == "published"
+        await fj_watcher.wait(accepted(result.message_id))
+
+        # 3. WS cannot publish as FJ, nor pull from or ack on FJ's consumer.
+        for subject in (
+            "lali.alert.maritime.FJ",
+            "$JS.API.CONSUMER.MSG.NEXT.LALI_ALERTS.node-FJ",
+            "$JS.API.CONSUMER.CREATE.LALI_ALERTS.node-FJ",
+            "$JS.ACK.LALI_ALERTS.node-FJ.1.1.1.0.0",
+        ):
+            await ws.publish(subject, b"{}", reply=ws.new_inbox())
+            await violations.wait_for(subject)
+
+        # 3b. ...nor read FJ's replies (pulled envelopes, acks) on FJ's inbox prefix.
+        await ws.subscribe("_INBOX_FJ.>")
+        await violations.wait_for("_INBOX_FJ.>", kind="subscription")
+
+        # 4. ...so the stream holds exactly the one alert WS sent as itself.
+        xh = await connect_as(url, "XH", secured.seeds["XH"], Violations())
+        try:
+            info = await xh.jetstream().stream_info("LALI_ALERTS")
+        finally:
+            await xh.close()
+        assert info.state.messages == 1
+        assert fj_watcher.decisions[-1].message_id == result.message_id
+    finally:
+        await ws.close()
+        for node in reversed(nodes):
+            await node.aclose()
+
+
+# --- systemd units --------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+@pytest.mark.parametrize("unit", ["lali-node.service", "nats-server.service"])
+def test_systemd_unit_verifies(tmp_path: Path, unit: str) -> None:
+    text = (DEPLOY / "systemd" / unit).read_text(encoding="utf-8")
+    # The units name the production virtualenv; point them at this one so that
+    # systemd-analyze can check the executables too.
+    text = text.replace("/opt/lali/venv/bin", str(Path(sys.executable).parent))
+    variants = {unit: text}
+    if unit == "lali-node.service":
+        # The commented passphrase-credential variant must be valid when enabled.
+        enabled = re.sub(r"^#(LoadCredential=|ExecStart=)", r"\1", text, flags=re.MULTILINE)
+        assert enabled.count("ExecStart=") == 3
+        variants["lali-node-credential.service"] = enabled
+    for name, body in variants.items():
+        path = tmp_path / name
+        path.write_text(body, encoding="utf-8")
+        result = subprocess.run(
+            ["systemd-analyze", "verify", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+
+
+def test_lali_node_unit_runs_the_node_as_specified() -> None:
+    text = (DEPLOY / "systemd" / "lali-node.service").read_text(encoding="utf-8")
+    settings = dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#"
+    )
+    assert settings["Type"] == "simple"
+    assert settings["User"] == "lali"
+    assert settings["ExecStart"].endswith("lali --log-json node run --config /etc/lali/node.toml")
+    assert settings["ReadWritePaths"] == "/var/lib/lali"
+    for key, value in {
+        "NoNewPrivileges": "true",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "true",
+        "KillSignal": "SIGTERM",
+        "TimeoutStopSec": "30",
+        "Restart": "on-failure",
+    }.items():
+        assert settings[key] == value, key
