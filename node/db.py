@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     state       TEXT NOT NULL DEFAULT 'new'
 );
 CREATE TABLE IF NOT EXISTS outbox (
-    message_id   TEXT PRIMARY KEY,
+    message_id   TEXT PRIMARY KEY,            -- the Nats-Msg-Id (receipts: rcpt-<id>-<me>)
+    kind         TEXT NOT NULL DEFAULT 'alert',
     subject      TEXT NOT NULL,
     envelope     BLOB NOT NULL,
     priority     INTEGER NOT NULL,
@@ -73,6 +74,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     stream_seq   INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(state, priority, created_at);
+CREATE TABLE IF NOT EXISTS receipts (
+    message_id  TEXT NOT NULL,
+    recipient   TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    receipt     BLOB NOT NULL,
+    PRIMARY KEY (message_id, recipient)
+);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 

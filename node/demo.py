@@ -24,6 +24,7 @@ from node.envelope import Opened
 from node.inbound import Decision, Outcome
 from node.natsserver import NatsServer
 from node.provision import MemberSpec, provision
+from node.receipts import ReceiptDecision
 from node.runtime import Node
 from schemas.alert import Alert, Topic, parse_alert
 from schemas.errors import LaliError
@@ -54,7 +55,9 @@ class Tracker:
 
     expected: set[tuple[str, str, Outcome]] = field(default_factory=set)
     seen: set[tuple[str, str, Outcome]] = field(default_factory=set)
+    expected_receipts: int = 0
     rejected: int = 0
+    receipts: int = 0  # receipts recorded by senders
     armed: bool = False  # set once every expected decision has been registered
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -68,8 +71,14 @@ class Tracker:
 
         return on_decision
 
+    def on_receipt(self, decision: ReceiptDecision) -> None:
+        if decision.outcome == "recorded":
+            self.receipts += 1
+        self.check()
+
     def check(self) -> None:
-        if self.armed and self.expected <= self.seen:
+        receipts_back = self.receipts >= self.expected_receipts
+        if self.armed and self.expected <= self.seen and receipts_back:
             self.done.set()
 
 
@@ -117,6 +126,7 @@ async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout
     for code, node in nodes.items():
         await node.start()
         node.inbound.listeners.append(tracker.listener(code))
+        node.receipt_listeners.append(tracker.on_receipt)
     try:
         await asyncio.wait_for(asyncio.gather(*(n.ready.wait() for n in nodes.values())), timeout)
         samples = sample_alerts(now)
@@ -138,6 +148,7 @@ async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout
             )
             for code in others:
                 out(f"  {'':<20}{code} receives it too but cannot read it (not addressed)")
+        tracker.expected_receipts = delivered
         tracker.armed = True
         tracker.check()
         try:
@@ -146,6 +157,7 @@ async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout
             for mid, code, outcome in sorted(tracker.expected - tracker.seen):
                 out(f"  MISSING: {code} never saw {mid} as {outcome.value}")
         verified = sum(1 for key in tracker.seen if key[2] is Outcome.ACCEPTED)
+        out(f"  signed delivery receipts back at the senders: {tracker.receipts}/{delivered}")
     finally:
         await asyncio.gather(*(node.aclose() for node in nodes.values()))
     audit_ok = True
@@ -156,7 +168,12 @@ async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout
         except LaliError as exc:
             audit_ok = False
             out(f"  audit {code}: FAILED: {exc}")
-    ok = audit_ok and verified == delivered and tracker.rejected == 0
+    ok = (
+        audit_ok
+        and verified == delivered
+        and tracker.receipts == delivered
+        and tracker.rejected == 0
+    )
     out(
         f"demo: sent={sent} delivered={delivered} verified={verified} "
         f"rejected={tracker.rejected} audit={'ok' if audit_ok else 'FAILED'}"

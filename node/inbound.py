@@ -21,6 +21,7 @@ import structlog
 from keys import Identity
 from node.db import Database, utc_now_text
 from node.envelope import Opened, decrypt_verified, verify
+from node.receipts import queue_receipt
 from node.subjects import parse_alert_subject
 from node.trust import Trust
 from schemas.alert import alert_to_json
@@ -187,6 +188,8 @@ class Inbound:
                     entry.entry.seq,
                 ),
             )
+            # The receipt leaves through the outbox, so it survives a link cut too.
+            await queue_receipt(tx, h, self.identity, now)
         log.info(
             "alert_received",
             message_id=h.message_id,

@@ -21,7 +21,8 @@ from node.config import NodeSettings
 from node.db import Database
 from node.inbound import Decision, Inbound, Outcome
 from node.outbound import Outbound, SendResult
-from node.subjects import STREAM_SUBJECTS, topic_filter
+from node.receipts import ReceiptDecision, ReceiptIntake
+from node.subjects import STREAM_SUBJECTS, is_receipt_subject, receipt_filter, topic_filter
 from node.transport import ConnectOptions, Delivery, Transport
 from node.trust import Trust, parse_root_keys
 from schemas.alert import Alert
@@ -71,6 +72,7 @@ class Node:
         self.ready = asyncio.Event()  # connected, stream and consumer in place
         self.failed = asyncio.Event()  # the consumer stopped on an error (see .failure)
         self.failure: LaliError | None = None
+        self.receipt_listeners: list[Callable[[ReceiptDecision], None]] = []
         self.identity: Identity
         self.db: Database
         self.trust: Trust
@@ -112,6 +114,7 @@ class Node:
         )
         self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
         self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
+        self.receipts = ReceiptIntake(self.identity, self.trust, self.db, self.clock)
         self.state = State.RUNNING
         self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
         log.info("node_started", code=s.code, topics=len(s.topics))
@@ -163,7 +166,7 @@ class Node:
         batches = await self.transport.durable_pull(
             s.stream,
             f"node-{s.code}",
-            [topic_filter(t) for t in s.topics],
+            [*(topic_filter(t) for t in s.topics), receipt_filter(s.code)],
             ack_wait_s=s.ack_wait_s,
             max_deliver=s.max_deliver,
             batch=s.fetch_batch,
@@ -216,6 +219,8 @@ class Node:
 
     async def _handle(self, delivery: Delivery) -> bool:
         """Process and settle one delivery; False if it must be retried here."""
+        if is_receipt_subject(delivery.subject):
+            return await self._handle_receipt(delivery)
         final = delivery.num_delivered >= self.settings.max_deliver
         decision: Decision = await self.inbound.process(
             delivery.subject, delivery.data, final=final
@@ -232,6 +237,23 @@ class Node:
         except TransportError as exc:
             # The commit stands; the broker will redeliver and we will see a duplicate.
             log.warning("settle_failed", outcome=decision.outcome.value, error=str(exc))
+        if decision.outcome is Outcome.ACCEPTED:
+            self._wake_outbox.set()  # its receipt is queued
+        return True
+
+    async def _handle_receipt(self, delivery: Delivery) -> bool:
+        decision = await self.receipts.process(delivery.subject, delivery.data)
+        if decision.outcome == "retry":
+            return False
+        try:
+            if decision.outcome == "rejected":
+                await delivery.term()
+            else:
+                await delivery.ack()
+        except TransportError as exc:
+            log.warning("settle_failed", outcome=decision.outcome, error=str(exc))
+        for listener in self.receipt_listeners:
+            listener(decision)
         return True
 
     async def _hold_until_healthy(self, held: list[Delivery]) -> None:

@@ -7,7 +7,8 @@ from schemas.alert import Topic
 from schemas.errors import MalformedMessage
 
 ALERT_PREFIX = "lali.alert"
-STREAM_SUBJECTS = [f"{ALERT_PREFIX}.>"]
+RECEIPT_PREFIX = "lali.receipt"
+STREAM_SUBJECTS = [f"{ALERT_PREFIX}.>", f"{RECEIPT_PREFIX}.>"]
 
 
 def alert_subject(topic: Topic, sender: str) -> str:
@@ -16,6 +17,30 @@ def alert_subject(topic: Topic, sender: str) -> str:
 
 def topic_filter(topic: Topic) -> str:
     return f"{ALERT_PREFIX}.{topic.value}.*"
+
+
+def receipt_subject(sender: str, recipient: str) -> str:
+    """Receipts go to the alert's sender; the publishing recipient's code comes last,
+    as with alerts, so one permission rule covers both."""
+    return f"{RECEIPT_PREFIX}.{sender}.{recipient}"
+
+
+def receipt_filter(me: str) -> str:
+    return f"{RECEIPT_PREFIX}.{me}.*"
+
+
+def is_receipt_subject(subject: str) -> bool:
+    return subject.startswith(RECEIPT_PREFIX + ".")
+
+
+def parse_receipt_subject(subject: str) -> tuple[str, str]:
+    parts = subject.split(".")
+    if len(parts) != 4 or ".".join(parts[:2]) != RECEIPT_PREFIX:
+        raise MalformedMessage("not a receipt subject", subject=subject)
+    for code in parts[2:]:
+        if not (len(code) == 2 and code.isascii() and code.isalpha() and code.isupper()):
+            raise MalformedMessage("receipt subject names an invalid code", subject=subject)
+    return parts[2], parts[3]
 
 
 def parse_alert_subject(subject: str) -> tuple[Topic, str]:

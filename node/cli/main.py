@@ -22,6 +22,7 @@ schemas_app = typer.Typer(help="The wire contract: JSON Schema files.", no_args_
 app.add_typer(schemas_app, name="schemas")
 app.command("send")(node_cmd.send)
 app.command("inbox")(node_cmd.inbox)
+app.command("status")(node_cmd.status)
 
 
 @app.callback()

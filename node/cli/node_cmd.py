@@ -5,6 +5,7 @@ import json
 import signal
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import typer
 from node.cli.common import fail, read_passphrase
 from node.config import NodeSettings
 from node.outbound import SendResult
+from node.receipts import delivery_status
 from node.runtime import Node
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
 from schemas.errors import LaliError, SchemaViolation
@@ -159,3 +161,31 @@ def inbox(
         typer.echo("inbox is empty")
     for mid, at, sender, top, tlp_, prio, state in reversed(rows):
         typer.echo(f"{at}  {sender}  {top:<20} {tlp_:<12} {prio:<8} {state:<5} {mid}")
+
+
+def status(
+    message_id: Annotated[str, typer.Argument(help="message id printed by `lali send`")],
+    config: Config,
+    overdue_after: Annotated[
+        int, typer.Option(help="minutes after publication without a receipt = overdue")
+    ] = 15,
+) -> None:
+    """Show, per recipient, whether an alert is queued, published, delivered or overdue.
+
+    Example: lali status --config node.toml 0193a5c2-7d1e-7a4b-9c3d-2f1e0a9b8c7d
+    """
+    try:
+        settings = NodeSettings.load(config)
+    except LaliError as exc:
+        raise fail(exc) from exc
+    if not settings.database.exists():
+        typer.secho("no database yet: nothing was sent", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    rows = delivery_status(
+        settings.database, message_id, datetime.now(UTC), timedelta(minutes=overdue_after)
+    )
+    if rows is None:
+        typer.secho(f"{message_id} was not sent from this node", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    for row in rows:
+        typer.echo(f"{row.recipient}  {row.state:<10} {row.at or ''}")

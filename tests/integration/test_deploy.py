@@ -269,6 +269,7 @@ async def test_single_conf_members_publish_only_as_themselves(
         # 3. WS cannot publish as FJ, nor pull from or ack on FJ's consumer.
         for subject in (
             "lali.alert.maritime.FJ",
+            "lali.receipt.XH.FJ",
             "$JS.API.CONSUMER.MSG.NEXT.LALI_ALERTS.node-FJ",
             "$JS.API.CONSUMER.CREATE.LALI_ALERTS.node-FJ",
             "$JS.ACK.LALI_ALERTS.node-FJ.1.1.1.0.0",
@@ -280,13 +281,13 @@ async def test_single_conf_members_publish_only_as_themselves(
         await ws.subscribe("_INBOX_FJ.>")
         await violations.wait_for("_INBOX_FJ.>", kind="subscription")
 
-        # 4. ...so the stream holds exactly the one alert WS sent as itself.
+        # 4. ...so the stream holds only what WS and FJ sent as themselves.
         xh = await connect_as(url, "XH", secured.seeds["XH"], Violations())
         try:
             info = await xh.jetstream().stream_info("LALI_ALERTS")
         finally:
             await xh.close()
-        assert info.state.messages == 1
+        assert info.state.messages == 2  # the alert WS sent as itself, and FJ's receipt
         assert fj_watcher.decisions[-1].message_id == result.message_id
     finally:
         await ws.close()
