@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     priority     INTEGER NOT NULL,
     recipients   TEXT NOT NULL,
     created_at   TEXT NOT NULL,
+    expires_at   TEXT,                        -- not sent after this (state 'expired')
     state        TEXT NOT NULL DEFAULT 'queued',
     attempts     INTEGER NOT NULL DEFAULT 0,
     published_at TEXT,
@@ -87,7 +88,7 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 def utc_now_text(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    return (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 @contextmanager

@@ -7,6 +7,7 @@ retries it with the same ``Nats-Msg-Id`` (the broker drops duplicates).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ class Outbound:
         self.db = db
         self.transport = transport
         self.clock = clock
+        self._flush_lock = asyncio.Lock()
 
     async def submit(self, alert: Alert, to: Sequence[str]) -> SendResult:
         """Accept an alert for sending; publish at once when the link is up."""
@@ -110,7 +112,7 @@ class Outbound:
             )
             await tx.execute(
                 "INSERT INTO outbox (message_id, subject, envelope, priority, recipients,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     header.message_id,
                     alert_subject(header.topic, header.sender),
@@ -118,6 +120,7 @@ class Outbound:
                     _PRIORITY_ORDER[header.priority],
                     ",".join(recipients),
                     utc_now_text(now),
+                    None if header.expires_at is None else utc_now_text(header.expires_at),
                 ),
             )
 
@@ -147,8 +150,30 @@ class Outbound:
         log.info("alert_published", message_id=message_id, stream_seq=seq)
         return seq
 
+    async def _expire(self, now: datetime) -> None:
+        """Alerts whose expiry passed while queued are not sent; each is audited."""
+        rows = await self.db.fetchall(
+            "SELECT message_id FROM outbox WHERE state = 'queued' AND expires_at IS NOT NULL"
+            " AND expires_at <= ?",
+            (utc_now_text(now),),
+        )
+        for row in rows:
+            async with self.db.transaction() as tx:
+                changed = await tx.execute(
+                    "UPDATE outbox SET state = 'expired' WHERE message_id = ? AND state = 'queued'",
+                    (row[0],),
+                )
+                if changed:
+                    await tx.audit("expired", at=now, message_id=str(row[0]), reason="expired")
+            log.warning("alert_expired_unsent", message_id=str(row[0]))
+
     async def flush(self) -> int:
         """Publish every queued alert, most urgent first; return how many went out."""
+        async with self._flush_lock:  # one drain at a time keeps the priority order
+            return await self._flush()
+
+    async def _flush(self) -> int:
+        await self._expire(self.clock())
         rows = await self.db.fetchall(
             "SELECT message_id FROM outbox WHERE state = 'queued'"
             " ORDER BY priority, created_at, message_id"
