@@ -107,7 +107,7 @@ async def run_demo(
 
 
 async def _run(root: Path, out: Callable[[str], None], timeout: float) -> int:
-    server = NatsServer(root / "nats")
+    server = NatsServer(root / "nats", sync_always=True)
     await asyncio.to_thread(server.start)
     try:
         return await _run_network(root, server.url, out, timeout)

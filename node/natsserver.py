@@ -52,8 +52,16 @@ class NatsServer:
         port: int = -1,
         host: str = "127.0.0.1",
         log_file: Path | None = None,
+        sync_always: bool = False,
     ) -> None:
+        """``sync_always``: fsync every write before acknowledging it (production
+        setting; without it nats-server syncs every 2 minutes and a crash of the
+        machine can lose acknowledged messages)."""
         self.store_dir = store_dir
+        if sync_always and config_file is None:
+            store_dir.mkdir(parents=True, exist_ok=True)
+            config_file = store_dir.parent / f"{store_dir.name}.sync-always.conf"
+            config_file.write_text("jetstream { sync_interval: always }\n", encoding="utf-8")
         self.config_file = config_file
         self.host = host
         self.requested_port = port

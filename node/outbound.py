@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +39,13 @@ class SendResult:
     recipients: tuple[str, ...]
     state: str  # "published" or "queued"
     stream_seq: int | None = None
+
+
+def crash_point(name: str) -> None:
+    """Fault-injection seam for the fault suite: ``LALI_CRASH_AT=<name>`` makes the
+    process kill itself with SIGKILL here, as a power cut would."""
+    if os.environ.get("LALI_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def resolve_recipients(
@@ -83,6 +92,7 @@ class Outbound:
         except UnknownKey as exc:
             raise PolicyViolation(f"cannot seal: {exc}") from exc
         await self._commit(header, envelope, recipients, now)
+        crash_point("after_commit")
         log.info(
             "alert_accepted",
             message_id=header.message_id,

@@ -17,6 +17,7 @@ from types import TracebackType
 import structlog
 
 from keys import Identity, load_identity
+from node.audit import verify_file
 from node.config import NodeSettings
 from node.db import Database
 from node.inbound import Decision, Inbound, Outcome
@@ -91,6 +92,9 @@ class Node:
         self.identity = load_identity(s.identity, self._passphrase)
         if self.identity.code != s.code:
             raise ConfigError(f"key file {s.identity} is for {self.identity.code}, not {s.code}")
+        if s.database.exists():
+            # Fail loudly on a damaged or edited log rather than append to it.
+            await asyncio.to_thread(verify_file, s.database)
         self.db = await Database.open(s.database)
         try:
             self.trust = Trust(

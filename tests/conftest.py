@@ -23,7 +23,7 @@ MEMBERS = [
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A real nats-server with JetStream, its own store directory, on 127.0.0.1."""
-    server = NatsServer(tmp_path / "nats")
+    server = NatsServer(tmp_path / "nats", sync_always=True)
     server.start()
     try:
         yield server
