@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
@@ -23,7 +24,13 @@ from node.db import Database
 from node.inbound import Decision, Inbound, Outcome
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
-from node.subjects import STREAM_SUBJECTS, is_receipt_subject, receipt_filter, topic_filter
+from node.subjects import (
+    STREAM_SUBJECTS,
+    dead_letter_subject,
+    is_receipt_subject,
+    receipt_filter,
+    topic_filter,
+)
 from node.transport import ConnectOptions, Delivery, Transport
 from node.trust import Trust, parse_root_keys
 from schemas.alert import Alert
@@ -39,6 +46,7 @@ class State(Enum):
     CLOSED = "closed"
 
 
+PROGRESS_EVERY_S = 5.0  # how often a draining backlog is reported
 FETCH_WAIT_S = 1.0  # how long one pull waits for messages; bounds the time to drain
 
 
@@ -74,6 +82,9 @@ class Node:
         self.failed = asyncio.Event()  # the consumer stopped on an error (see .failure)
         self.failure: LaliError | None = None
         self.receipt_listeners: list[Callable[[ReceiptDecision], None]] = []
+        self.durable = f"node-{settings.code}"
+        self._progress_at = time.monotonic()
+        self._progress_count = 0
         self.identity: Identity
         self.db: Database
         self.trust: Trust
@@ -169,7 +180,7 @@ class Node:
             return
         batches = await self.transport.durable_pull(
             s.stream,
-            f"node-{s.code}",
+            self.durable,
             [*(topic_filter(t) for t in s.topics), receipt_filter(s.code)],
             ack_wait_s=s.ack_wait_s,
             max_deliver=s.max_deliver,
@@ -179,8 +190,12 @@ class Node:
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
         self.ready.set()
         log.info("node_ready", code=s.code)
+        processed = 0
         async for batch in batches:
             await self._handle_batch(batch)
+            processed += len(batch)
+            if batch:
+                await self._report_progress(processed)
             if self._stopping.is_set():
                 break
 
@@ -236,6 +251,7 @@ class Node:
                 await delivery.nak(nak_delay(delivery.num_delivered))
             elif decision.outcome is Outcome.REJECTED:
                 await delivery.term()
+                await self._dead_letter(delivery, decision)
             else:
                 await delivery.ack()
         except TransportError as exc:
@@ -244,6 +260,40 @@ class Node:
         if decision.outcome is Outcome.ACCEPTED:
             self._wake_outbox.set()  # its receipt is queued
         return True
+
+    async def _dead_letter(self, delivery: Delivery, decision: Decision) -> None:
+        """Copy a rejected message to the dead-letter subject. Best effort: the audit
+        log already holds the bytes and the reason."""
+        try:
+            await self.transport.publish(
+                dead_letter_subject(self.code),
+                delivery.data,
+                f"dead-{self.code}-{delivery.stream_seq}",
+                headers={"Lali-Reason": decision.reason or "", "Lali-Subject": delivery.subject},
+            )
+        except TransportError as exc:
+            log.warning("dead_letter_failed", error=str(exc))
+
+    async def _report_progress(self, processed: int) -> None:
+        """While a backlog drains, log how much is left and how fast it goes."""
+        now = time.monotonic()
+        if now - self._progress_at < PROGRESS_EVERY_S:
+            return
+        try:
+            remaining = await self.transport.pending(self.settings.stream, self.durable)
+        except TransportError:
+            return
+        elapsed = now - self._progress_at
+        rate = (processed - self._progress_count) / elapsed if elapsed else 0.0
+        self._progress_at, self._progress_count = now, processed
+        if remaining:
+            eta = remaining / rate if rate else None
+            log.info(
+                "catching_up",
+                remaining=remaining,
+                rate_per_s=round(rate, 1),
+                eta_s=None if eta is None else round(eta),
+            )
 
     async def _handle_receipt(self, delivery: Delivery) -> bool:
         decision = await self.receipts.process(delivery.subject, delivery.data)

@@ -8,7 +8,13 @@ from schemas.errors import MalformedMessage
 
 ALERT_PREFIX = "lali.alert"
 RECEIPT_PREFIX = "lali.receipt"
-STREAM_SUBJECTS = [f"{ALERT_PREFIX}.>", f"{RECEIPT_PREFIX}.>"]
+DEAD_PREFIX = "lali.dead"
+STREAM_SUBJECTS = [f"{ALERT_PREFIX}.>", f"{RECEIPT_PREFIX}.>", f"{DEAD_PREFIX}.>"]
+
+
+def dead_letter_subject(me: str) -> str:
+    """Where a node copies what it rejected, for the operator (nobody consumes it)."""
+    return f"{DEAD_PREFIX}.{me}"
 
 
 def alert_subject(topic: Topic, sender: str) -> str:

@@ -166,12 +166,27 @@ class Transport:
         if missing:
             raise TransportError(f"stream {name} exists but does not carry {sorted(missing)}")
 
-    async def publish(self, subject: str, data: bytes, msg_id: str, timeout: float = 10.0) -> int:
+    async def publish(
+        self,
+        subject: str,
+        data: bytes,
+        msg_id: str,
+        timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+    ) -> int:
         """Publish once with ``Nats-Msg-Id``; return the stream sequence from the PubAck."""
         js = self.nc.jetstream()
         with _nats_errors(f"publishing {msg_id}"):
-            ack = await js.publish(subject, data, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+            ack = await js.publish(
+                subject, data, timeout=timeout, headers={**(headers or {}), "Nats-Msg-Id": msg_id}
+            )
         return int(ack.seq)
+
+    async def pending(self, stream: str, durable: str) -> int:
+        """Messages in the stream not yet delivered to this consumer."""
+        with _nats_errors(f"reading consumer {durable}"):
+            info = await self.nc.jetstream().consumer_info(stream, durable)
+        return int(info.num_pending or 0)
 
     async def durable_pull(
         self,

@@ -72,6 +72,14 @@ async def test_forged_message_is_rejected_audited_and_node_keeps_going(running: 
     rejected = list_entries(running.nodes["FJ"].settings.database, kind="rejected")
     assert [e.entry.reason for e in rejected] == ["malformed"]
     assert rejected[0].entry.envelope == b"lali.envelope.v1junk"
+    # ...and a copy sits on FJ's dead-letter subject for the operator, with the reason.
+    nc = await nats.connect(running.nodes["FJ"].settings.nats_url)
+    try:
+        dead = await nc.jetstream().get_last_msg("LALI_ALERTS", "lali.dead.FJ")
+    finally:
+        await nc.close()
+    assert dead.data == b"lali.envelope.v1junk"
+    assert dead.headers is not None and dead.headers["Lali-Reason"] == "malformed"
     # Still working afterwards:
     result = await running.nodes["XH"].send(sample_alert(Topic.BULLETIN), ["FJ"])
     await fj.wait(accepted(result.message_id))
@@ -121,3 +129,23 @@ async def test_alerts_queue_while_server_is_down_and_flush_after(
             "SELECT state FROM outbox WHERE message_id = ?", (result.message_id,)
         ).fetchone()
     assert state == ("published",)
+
+
+async def test_catch_up_reports_progress(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    import structlog
+
+    import node.runtime
+
+    await running.nodes["FJ"].aclose()
+    ids = [
+        (await running.nodes["WS"].send(sample_alert(Topic.MARITIME), ["FJ"])).message_id
+        for _ in range(150)
+    ]
+    monkeypatch.setattr(node.runtime, "PROGRESS_EVERY_S", 0.0)
+    with structlog.testing.capture_logs() as logs:
+        fj, watcher = await restart(running, "FJ")
+        await watcher.wait(accepted(ids[-1]), timeout=60)
+    progress = [e for e in logs if e["event"] == "catching_up"]
+    assert progress, "no progress reported while draining a backlog"
+    assert all(e["remaining"] > 0 and e["rate_per_s"] >= 0 for e in progress)
+    assert len(inbox_ids(fj.settings.database)) == len(ids)
