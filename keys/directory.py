@@ -113,6 +113,9 @@ class DirectoryKey(_Frozen):
     public: PublicKeyB64
     not_before: Timestamp
     not_after: Timestamp
+    # Set when the key is compromised: refused for anything that reached the broker (or
+    # us) at or after this time, whatever time the signer claims.
+    revoked_at: Timestamp | None = None
 
     @field_validator("public")
     @classmethod
@@ -137,6 +140,11 @@ class DirectoryKey(_Frozen):
         """True if ``not_before <= t < not_after``."""
         require_aware(t, "t")
         return self.not_before <= t < self.not_after
+
+    def revoked_by(self, t: datetime) -> bool:
+        """True if the key was revoked at or before ``t``."""
+        require_aware(t, "t")
+        return self.revoked_at is not None and self.revoked_at <= t
 
     def verify_key(self) -> nacl.signing.VerifyKey:
         """The Ed25519 key of a SIGN entry."""
@@ -231,7 +239,11 @@ class Directory(_Frozen):
         """
         require_aware(at, "at")
         member = self.member(code)
-        valid = [k for k in member.keys if k.use is KeyUse.ENCRYPT and k.valid_at(at)]
+        valid = [
+            k
+            for k in member.keys
+            if k.use is KeyUse.ENCRYPT and k.valid_at(at) and not k.revoked_by(at)
+        ]
         if not valid:
             raise KeyNotValid(
                 "member has no encryption key valid at this time",

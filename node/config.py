@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from node.transport import ConnectOptions
 from schemas.alert import Topic
 from schemas.errors import ConfigError
 
@@ -60,6 +61,18 @@ class NodeSettings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("root key listed twice")
         return value
+
+    def connect_options(self, role: str = "node") -> ConnectOptions:
+        """How this member connects to NATS (its own inbox prefix and credentials)."""
+        return ConnectOptions(
+            url=self.nats_url,
+            name=f"lali-{self.code}-{role}",
+            inbox_prefix=f"_INBOX_{self.code}",
+            nkey_seed_file=self.nats_nkey_seed_file,
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+        )
 
     @classmethod
     def settings_customise_sources(

@@ -47,6 +47,7 @@ from schemas.errors import (
     DecompressionBomb,
     DecryptionFailed,
     KeyNotValid,
+    KeyRevoked,
     MalformedMessage,
     MessageExpired,
     NotAddressed,
@@ -134,6 +135,8 @@ def seal(
         raise SenderMismatch("our keys are listed for another member", sender=sender.code)
     if not (sign_entry.valid_at(now) and enc_entry.valid_at(now)):
         raise KeyNotValid("our keys are not valid now", sender=sender.code)
+    if sign_entry.revoked_by(now) or enc_entry.revoked_by(now):
+        raise KeyRevoked("our keys have been revoked: rotate them", sender=sender.code)
     try:
         check_may_send(owner, alert.topic)
     except SenderMismatch as exc:
@@ -212,6 +215,7 @@ def verify(
     subject_topic: Topic | None = None,
     max_size: int = MAX_ENVELOPE,
     max_age: timedelta = MAX_AGE,
+    received_at: datetime | None = None,
 ) -> Verified:
     """Check size, framing, signature and sender identity; no key but public ones.
 
@@ -227,6 +231,10 @@ def verify(
     owner, key = directory.signing_key(header.sign_kid)
     if not key.valid_at(header.sent_at):
         raise KeyNotValid("signing key not valid at the message time", kid=header.sign_kid)
+    # Revocation is judged by when the message reached the broker (``received_at``, a
+    # time the signer cannot choose), or by now: never by the claimed send time.
+    if key.revoked_by(now if received_at is None else min(received_at, now)):
+        raise KeyRevoked("signing key has been revoked", kid=header.sign_kid)
     # 4. The signature over the exact bytes received.
     try:
         VerifyKey(key.public_bytes()).verify(frame.signed, frame.signature)
@@ -260,6 +268,7 @@ def open_envelope(
     subject_sender: str | None = None,
     subject_topic: Topic | None = None,
     max_size: int = MAX_ENVELOPE,
+    received_at: datetime | None = None,
 ) -> Opened:
     """Verify, then decrypt, decompress (capped) and validate an envelope for ``me``."""
     verified = verify(
@@ -269,6 +278,7 @@ def open_envelope(
         subject_sender=subject_sender,
         subject_topic=subject_topic,
         max_size=max_size,
+        received_at=received_at,
     )
     return decrypt_verified(verified, me, directory)
 

@@ -89,11 +89,18 @@ class Inbound:
         self.counts: Counter[str] = Counter()
         self.listeners: list[Listener] = []
 
-    async def process(self, subject: str, data: bytes, *, final: bool = True) -> Decision:
+    async def process(
+        self,
+        subject: str,
+        data: bytes,
+        *,
+        final: bool = True,
+        received_at: datetime | None = None,
+    ) -> Decision:
         """Decide on one delivery. ``final``: the broker will not deliver it again, so a
         transient failure must be rejected (and audited) rather than deferred."""
         try:
-            decision, opened = await self._process(subject, data, final)
+            decision, opened = await self._process(subject, data, final, received_at)
         except Exception as exc:
             # A bug of ours must not stop intake. Log where, not what: the message of an
             # arbitrary exception could carry content.
@@ -118,7 +125,7 @@ class Inbound:
         return decision
 
     async def _process(
-        self, subject: str, data: bytes, final: bool
+        self, subject: str, data: bytes, final: bool, received_at: datetime | None
     ) -> tuple[Decision, Opened | None]:
         now = self.clock()
         try:
@@ -128,7 +135,14 @@ class Inbound:
             return Decision(Outcome.RETRY, reason=exc.reason), None
         try:
             topic, sender = parse_alert_subject(subject)
-            verified = verify(data, directory, now, subject_sender=sender, subject_topic=topic)
+            verified = verify(
+                data,
+                directory,
+                now,
+                subject_sender=sender,
+                subject_topic=topic,
+                received_at=received_at,
+            )
             if verified.header.sender == self.identity.code:
                 return Decision(Outcome.OWN, verified.header.message_id, sender), None
             opened = decrypt_verified(verified, self.identity, directory)

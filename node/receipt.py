@@ -25,6 +25,7 @@ from schemas.errors import (
     BadSignature,
     ClockSkew,
     KeyNotValid,
+    KeyRevoked,
     MalformedMessage,
     SenderMismatch,
 )
@@ -90,6 +91,8 @@ def verify_receipt(data: bytes, directory: Directory, now: datetime) -> Receipt:
         raise SenderMismatch("receipt signed with another member's key")
     if not key.valid_at(receipt.received_at):
         raise KeyNotValid("receipt key not valid at the receipt's time")
+    if key.revoked_by(now):
+        raise KeyRevoked("receipt key has been revoked")
     try:
         VerifyKey(key.public_bytes()).verify(data[: _BODY.size], data[_BODY.size :])
     except nacl.exceptions.BadSignatureError:

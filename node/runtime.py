@@ -21,6 +21,7 @@ from keys import Identity, load_identity
 from node.audit import verify_file
 from node.config import NodeSettings
 from node.db import Database
+from node.directory_feed import follow_directory
 from node.inbound import Decision, Inbound, Outcome
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
@@ -31,7 +32,7 @@ from node.subjects import (
     receipt_filter,
     topic_filter,
 )
-from node.transport import ConnectOptions, Delivery, Transport
+from node.transport import Delivery, Transport
 from node.trust import Trust, parse_root_keys
 from schemas.alert import Alert
 from schemas.errors import ConfigError, LaliError, TransportError
@@ -116,17 +117,7 @@ class Node:
         except BaseException:
             await self.db.close()
             raise
-        self.transport = Transport(
-            ConnectOptions(
-                url=s.nats_url,
-                name=f"lali-{s.code}",
-                inbox_prefix=f"_INBOX_{s.code}",
-                nkey_seed_file=s.nats_nkey_seed_file,
-                tls_ca=s.nats_tls_ca,
-                tls_cert=s.nats_tls_cert,
-                tls_key=s.nats_tls_key,
-            )
-        )
+        self.transport = Transport(s.connect_options())
         self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
         self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
         self.receipts = ReceiptIntake(self.identity, self.trust, self.db, self.clock)
@@ -188,6 +179,12 @@ class Node:
             fetch_timeout_s=FETCH_WAIT_S,
         )
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
+        self._tasks.append(
+            asyncio.create_task(
+                follow_directory(self.transport, self.trust, self.clock, self._stopping),
+                name=f"directory-{s.code}",
+            )
+        )
         self.ready.set()
         log.info("node_ready", code=s.code)
         processed = 0
@@ -242,7 +239,7 @@ class Node:
             return await self._handle_receipt(delivery)
         final = delivery.num_delivered >= self.settings.max_deliver
         decision: Decision = await self.inbound.process(
-            delivery.subject, delivery.data, final=final
+            delivery.subject, delivery.data, final=final, received_at=delivery.stored_at
         )
         if decision.outcome is Outcome.RETRY:
             return False

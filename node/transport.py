@@ -6,10 +6,12 @@ Exceptions from nats-py are translated into ``TransportError`` here (one boundar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import nats
@@ -61,6 +63,7 @@ class Delivery:
     data: bytes
     num_delivered: int
     stream_seq: int
+    stored_at: datetime | None  # when the broker stored it (revocation is judged by it)
     _msg: Msg
 
     async def ack(self) -> None:
@@ -182,6 +185,38 @@ class Transport:
             )
         return int(ack.seq)
 
+    async def ensure_kv(self, bucket: str, replicas: int = 1) -> None:
+        """Create the key-value bucket (file storage) if it is missing."""
+        js = self.nc.jetstream()
+        with _nats_errors(f"creating bucket {bucket}"):
+            try:
+                await js.key_value(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                await js.create_key_value(
+                    bucket=bucket, history=16, storage=StorageType.FILE, replicas=replicas
+                )
+
+    async def kv_put(self, bucket: str, key: str, value: bytes) -> int:
+        """Put ``value`` under ``key``, creating the bucket if needed."""
+        await self.ensure_kv(bucket)
+        with _nats_errors(f"writing {bucket}/{key}"):
+            kv = await self.nc.jetstream().key_value(bucket)
+            return int(await kv.put(key, value))
+
+    async def kv_watch(self, bucket: str, key: str) -> AsyncIterator[bytes]:
+        """Yield the current value of ``key`` and every later one."""
+        js = self.nc.jetstream()
+        with _nats_errors(f"watching {bucket}/{key}"):
+            kv = await js.key_value(bucket)
+            watcher = await kv.watch(key)
+        try:
+            async for entry in watcher:
+                if entry is not None and entry.value:
+                    yield bytes(entry.value)
+        finally:
+            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+                await asyncio.shield(watcher.stop())  # type: ignore[no-untyped-call]
+
     async def pending(self, stream: str, durable: str) -> int:
         """Messages in the stream not yet delivered to this consumer."""
         with _nats_errors(f"reading consumer {durable}"):
@@ -237,6 +272,7 @@ class Transport:
                     data=m.data,
                     num_delivered=m.metadata.num_delivered or 1,
                     stream_seq=m.metadata.sequence.stream,
+                    stored_at=m.metadata.timestamp,
                     _msg=m,
                 )
                 for m in msgs

@@ -10,6 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +26,23 @@ from node.db import Database
 from schemas.errors import ConfigError, DirectoryError, DirectoryExpired
 
 log = structlog.get_logger("lali.trust")
+
+
+def _write_atomically(path: Path, data: bytes) -> tuple[int, int]:
+    """Write ``data`` over ``path`` via a unique temporary file; return its stamp."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".new")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
 
 
 def parse_root_keys(encoded: list[str]) -> dict[str, VerifyKey]:
@@ -55,6 +77,7 @@ class Trust:
         self.db = db
         self._directory: Directory | None = None
         self._stamp: tuple[int, int] | None = None
+        self.listeners: list[Callable[[Directory], None]] = []
 
     @property
     def directory(self) -> Directory:
@@ -98,6 +121,34 @@ class Trust:
             log.error("directory_refused", reason=exc.reason, error=str(exc))
             return False
 
+    async def accept_remote(self, data: bytes, now: datetime) -> bool:
+        """A directory from the live feed: verify, switch, and keep it on disk so the
+        next start loads it. A refused one is audited and the current one kept."""
+        try:
+            before = self.directory.version
+            directory = await self.accept(data, now)
+        except DirectoryError as exc:
+            log.error("directory_refused", reason=exc.reason, error=str(exc))
+            async with self.db.transaction() as tx:
+                await tx.audit(
+                    "directory",
+                    at=now,
+                    reason=exc.reason,
+                    detail=json.dumps({"refused": exc.message}),
+                )
+            return False
+        if directory.version == before:
+            return False
+        try:
+            stamp = await asyncio.to_thread(_write_atomically, self.path, data)
+        except OSError as exc:
+            # In force in memory already; the next start loads the older file and
+            # picks this one up from the feed again.
+            log.error("directory_not_saved", path=str(self.path), error=str(exc))
+        else:
+            self._stamp = stamp
+        return True
+
     async def _read(self) -> tuple[bytes, tuple[int, int]]:
         try:
             stat = await asyncio.to_thread(self.path.stat)
@@ -126,7 +177,11 @@ class Trust:
                     reason="accepted",
                     detail=f'{{"version": {directory.version}}}',
                 )
+        changed = self._directory is None or self._directory.version != directory.version
         self._directory = directory
+        if changed:
+            for listener in self.listeners:
+                listener(directory)
         log.info(
             "directory_loaded",
             version=directory.version,

@@ -55,6 +55,12 @@ class KeyNotValid(UntrustedMessage):
     reason = "key_not_valid"
 
 
+class KeyRevoked(UntrustedMessage):
+    """The key was revoked before the message reached the broker (or us)."""
+
+    reason = "key_revoked"
+
+
 class BadSignature(UntrustedMessage):
     reason = "bad_signature"
 

@@ -158,3 +158,57 @@ def show(
             typer.echo(
                 f"      {k.use.value:<7} {k.kid}  {k.not_before:%Y-%m-%d} .. {k.not_after:%Y-%m-%d}"
             )
+
+
+@app.command("revoke")
+def revoke(
+    draft: Draft,
+    kid: Annotated[str, typer.Option(help="key id to revoke (see `lali directory show`)")],
+) -> None:
+    """Mark a key revoked from now on, in the draft; then `sign` and `publish`.
+
+    Example: lali directory revoke --draft directory.draft.json --kid 3f2a9c0d5e6b7a81
+    """
+    doc = _read_draft(draft)
+    now = datetime.now(UTC).isoformat()
+    hits = [k for m in doc["members"] for k in m["keys"] if k["kid"] == kid]
+    if not hits:
+        raise typer.BadParameter(f"no key {kid} in {draft}")
+    for key in hits:
+        key["revoked_at"] = now
+    _write_draft(draft, doc)
+    typer.echo(f"key {kid} revoked as of {now} in {draft}; now sign and publish it")
+
+
+@app.command("publish")
+def publish(
+    path: Annotated[Path, typer.Argument(help="signed directory file")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="the hub's node.toml")],
+) -> None:
+    """Verify a signed directory and publish it to every running node (NATS KV).
+
+    Example: lali directory publish directory.json --config /etc/lali/hub.toml
+    """
+    import asyncio
+
+    from node.config import NodeSettings
+    from node.directory_feed import publish_directory
+    from node.transport import Transport
+
+    try:
+        settings = NodeSettings.load(config)
+        data = path.read_bytes()
+        directory = verify_directory(data, parse_root_keys(settings.root_keys), datetime.now(UTC))
+
+        async def put() -> int:
+            transport = Transport(settings.connect_options("publish"))
+            await transport.connect()
+            try:
+                return await publish_directory(transport, data)
+            finally:
+                await transport.close()
+
+        revision = asyncio.run(put())
+    except LaliError as exc:
+        raise fail(exc) from exc
+    typer.echo(f"directory version {directory.version} published (revision {revision})")
