@@ -31,7 +31,7 @@ from node.provision import MemberSpec, Network, provision
 from node.runtime import Node
 from node.trust import parse_root_keys
 from schemas.alert import Topic
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, TransportError
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SINGLE = DEPLOY / "nats" / "single.conf"
@@ -342,3 +342,41 @@ def test_lali_node_unit_runs_the_node_as_specified() -> None:
         "Restart": "on-failure",
     }.items():
         assert settings[key] == value, key
+
+
+@pytest.mark.integration
+async def test_single_conf_lets_the_hub_publish_and_members_follow_the_directory(
+    secured: SecuredNetwork,
+) -> None:
+    from datetime import timedelta
+
+    from keys import Directory, load_root_key, sign_directory, verify_directory
+    from node.directory_feed import publish_directory
+    from node.trust import parse_root_keys
+
+    nodes: list[Node] = []
+    try:
+        for code in ("XH", "WS", "FJ"):
+            nodes.append((await start_node(secured.network, code))[0])
+        switched = asyncio.Event()
+        nodes[2].trust.listeners.append(lambda d: switched.set() if d.version == 2 else None)
+        now = datetime.now(UTC)
+        current = verify_directory(
+            secured.network.directory.read_bytes(),
+            parse_root_keys([secured.network.root_public_b64]),
+            now,
+        )
+        v2 = Directory(
+            version=2,
+            issued_at=now,
+            expires_at=now + timedelta(days=30),
+            members=current.members,
+        )
+        data = sign_directory(v2, [load_root_key(secured.network.root_key)])
+        await publish_directory(nodes[0].transport, data)  # XH, with its own nkey
+        await asyncio.wait_for(switched.wait(), 20)
+        assert nodes[2].trust.directory.version == 2
+        with pytest.raises(TransportError):  # a member cannot publish a directory
+            await publish_directory(nodes[1].transport, data)
+    finally:
+        await asyncio.gather(*(n.aclose() for n in nodes))
