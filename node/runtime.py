@@ -118,6 +118,8 @@ class Node:
             await self.db.close()
             raise
         self.transport = Transport(s.connect_options())
+        # The link is back: drain the outbox now, not at the next retry tick.
+        self.transport.reconnect_listeners.append(self._wake_outbox.set)
         self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
         self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
         self.receipts = ReceiptIntake(self.identity, self.trust, self.db, self.clock)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,6 +93,7 @@ class Transport:
         self._sub: nats.js.JetStreamContext.PullSubscription | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
+        self.reconnect_listeners: list[Callable[[], None]] = []
 
     def _tls(self) -> ssl.SSLContext | None:
         o = self.options
@@ -118,6 +119,8 @@ class Transport:
         async def on_reconnect() -> None:
             self.disconnected.clear()
             self.connected.set()
+            for listener in self.reconnect_listeners:
+                listener()
             log.info("nats_reconnected", url=o.url)
 
         with _nats_errors(f"connecting to {o.url}"):

@@ -7,6 +7,7 @@ the end of the run. ``LALI_FAULT_KILLS`` sets how many times the receiver is kil
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ from pathlib import Path
 from node.config import NodeSettings
 
 KILLS = int(os.environ.get("LALI_FAULT_KILLS", "3"))
+LINK_CUT_S = float(os.environ.get("LALI_LINK_CUT_S", "5"))
 LALI = Path(sys.executable).parent / "lali"
 
 
@@ -35,6 +37,7 @@ class Row:
 @dataclass
 class Table:
     rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, fault: str, sent: set[str], received: list[str]) -> Row:
         row = Row(
@@ -107,3 +110,58 @@ def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+class TcpProxy:
+    """A loopback TCP relay the test controls: ``cut()`` drops every connection and
+    refuses new ones (a satellite link going down), ``restore()`` brings it back."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port: int | None = None
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port or 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.cut()
