@@ -7,7 +7,7 @@ work the entry records.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from enum import StrEnum
@@ -66,8 +66,9 @@ class VerifyResult:
     head: bytes
 
 
-def verify_file(path: Path) -> VerifyResult:
-    """Integrity check, then the hash chain against the recorded head; raises on failure."""
+def verify_file(path: Path, checkpoints: Sequence[ChainHead] = ()) -> VerifyResult:
+    """Integrity check, then the hash chain against the recorded head and any
+    ``checkpoints`` (heads signed earlier and held elsewhere); raises on failure."""
     with closing(_connect_ro(path)) as conn:
         try:
             check = conn.execute("PRAGMA integrity_check").fetchone()
@@ -77,7 +78,7 @@ def verify_file(path: Path) -> VerifyResult:
             if head_row is None:
                 raise StorageError("the audit head record is missing", path=str(path))
             known = ChainHead(int(head_row[0]), bytes(head_row[1]))
-            head = verify_chain(_iter_entries(conn), known)
+            head = verify_chain(_iter_entries(conn), known, *checkpoints)
         except sqlite3.Error as exc:
             raise StorageError(f"reading {path} failed: {exc}", path=str(path)) from exc
     if head.count != known.count:

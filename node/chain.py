@@ -71,12 +71,14 @@ class ChainHead:
     head: bytes
 
 
-def verify_chain(entries: Iterable[StoredEntry], known: ChainHead | None = None) -> ChainHead:
+def verify_chain(entries: Iterable[StoredEntry], *knowns: ChainHead) -> ChainHead:
     """Recompute the chain; raise ``AuditChainBroken`` naming the first bad entry.
 
-    ``known`` is a head recorded elsewhere (the head row, a checkpoint): the chain must
-    contain it, so a log that was cut short or rebuilt is caught.
+    ``knowns`` are heads recorded elsewhere (the head row, signed checkpoints held by
+    the hub): the chain must contain each, so a log that was cut short, restored from
+    an old backup or rebuilt is caught.
     """
+    at = {k.count: k.head for k in knowns}
     prev = GENESIS
     count = 0
     for stored in entries:
@@ -93,14 +95,17 @@ def verify_chain(entries: Iterable[StoredEntry], known: ChainHead | None = None)
             )
         if entry_hash(prev, stored.entry) != stored.hash:
             raise AuditChainBroken(f"entry {seq}: contents do not match its hash", seq=seq)
-        if known is not None and seq == known.count and stored.hash != known.head:
+        if seq in at and stored.hash != at[seq]:
             raise AuditChainBroken(
-                f"entry {seq}: differs from the recorded head (the log was rewritten)", seq=seq
+                f"entry {seq}: differs from a recorded head (the log was rewritten)", seq=seq
             )
         prev = stored.hash
         count = seq
-    if known is not None and count < known.count:
+    furthest = max(at, default=0)
+    if count < furthest:
         raise AuditChainBroken(
-            f"entries {count + 1}..{known.count} are missing from the end", seq=count + 1
+            f"entries {count + 1}..{furthest} are missing from the end"
+            " (cut short, or an old backup restored)",
+            seq=count + 1,
         )
     return ChainHead(count, prev)

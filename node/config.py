@@ -54,6 +54,7 @@ class NodeSettings(BaseSettings):
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)
     outbox_retry_s: float = Field(default=5.0, gt=0)
+    checkpoint_interval_s: float = Field(default=300.0, gt=0)
 
     @field_validator("root_keys")
     @classmethod

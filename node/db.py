@@ -83,6 +83,14 @@ CREATE TABLE IF NOT EXISTS receipts (
     receipt     BLOB NOT NULL,
     PRIMARY KEY (message_id, recipient)
 );
+CREATE TABLE IF NOT EXISTS checkpoints (
+    member     TEXT NOT NULL,                 -- ours, or (at the hub) another member's
+    count      INTEGER NOT NULL,
+    head       BLOB NOT NULL,
+    at         TEXT NOT NULL,
+    checkpoint BLOB NOT NULL,                 -- the signed bytes
+    PRIMARY KEY (member, count)
+);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
@@ -17,23 +16,19 @@ from types import TracebackType
 
 import structlog
 
-from keys import Identity, load_identity
+from keys import Identity, Role, load_identity
 from node.audit import verify_file
 from node.config import NodeSettings
+from node.consumer import Consumer
 from node.db import Database
 from node.directory_feed import follow_directory
-from node.inbound import Decision, Inbound, Outcome
+from node.inbound import Inbound
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
-from node.subjects import (
-    STREAM_SUBJECTS,
-    dead_letter_subject,
-    is_receipt_subject,
-    receipt_filter,
-    topic_filter,
-)
-from node.transport import Delivery, Transport
+from node.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
+from node.transport import Transport
 from node.trust import Trust, parse_root_keys
+from node.witness import Witness
 from schemas.alert import Alert
 from schemas.errors import ConfigError, LaliError, TransportError
 
@@ -47,17 +42,11 @@ class State(Enum):
     CLOSED = "closed"
 
 
-PROGRESS_EVERY_S = 5.0  # how often a draining backlog is reported
 FETCH_WAIT_S = 1.0  # how long one pull waits for messages; bounds the time to drain
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def nak_delay(num_delivered: int) -> float:
-    """Back off 1, 2, 4 … 60 s between redeliveries after a failure on our side."""
-    return float(min(60, 2 ** max(0, num_delivered - 1)))
 
 
 class Node:
@@ -84,8 +73,6 @@ class Node:
         self.failure: LaliError | None = None
         self.receipt_listeners: list[Callable[[ReceiptDecision], None]] = []
         self.durable = f"node-{settings.code}"
-        self._progress_at = time.monotonic()
-        self._progress_count = 0
         self.identity: Identity
         self.db: Database
         self.trust: Trust
@@ -123,6 +110,21 @@ class Node:
         self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
         self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
         self.receipts = ReceiptIntake(self.identity, self.trust, self.db, self.clock)
+        self.witness = Witness(self.identity, self.trust, self.db, self.clock)
+        self.consumer = Consumer(
+            settings=s,
+            durable=self.durable,
+            transport=self.transport,
+            db=self.db,
+            trust=self.trust,
+            inbound=self.inbound,
+            receipts=self.receipts,
+            witness=self.witness,
+            clock=self.clock,
+            stopping=self._stopping,
+            wake_outbox=self._wake_outbox.set,
+            receipt_listeners=self.receipt_listeners,
+        )
         self.state = State.RUNNING
         self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
         log.info("node_started", code=s.code, topics=len(s.topics))
@@ -174,13 +176,14 @@ class Node:
         batches = await self.transport.durable_pull(
             s.stream,
             self.durable,
-            [*(topic_filter(t) for t in s.topics), receipt_filter(s.code)],
+            self._filters(),
             ack_wait_s=s.ack_wait_s,
             max_deliver=s.max_deliver,
             batch=s.fetch_batch,
             fetch_timeout_s=FETCH_WAIT_S,
         )
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
+        self._tasks.append(asyncio.create_task(self._checkpointer(), name=f"ckpt-{s.code}"))
         self._tasks.append(
             asyncio.create_task(
                 follow_directory(self.transport, self.trust, self.clock, self._stopping),
@@ -189,35 +192,28 @@ class Node:
         )
         self.ready.set()
         log.info("node_ready", code=s.code)
-        processed = 0
-        async for batch in batches:
-            await self._handle_batch(batch)
-            processed += len(batch)
-            if batch:
-                await self._report_progress(processed)
-            if self._stopping.is_set():
-                break
+        await self.consumer.run(batches)
 
-    async def _handle_batch(self, batch: list[Delivery]) -> None:
-        i = 0
-        while i < len(batch):
-            if self._stopping.is_set():
-                await self._release(batch[i:])
-                return
-            if await self._handle(batch[i]):
-                i += 1
-            else:
-                # Our side cannot commit (storage, stale directory): do not spend the
-                # broker's delivery attempts; hold the batch until a probe succeeds,
-                # then process the same message again.
-                await self._hold_until_healthy(batch[i:])
+    def _filters(self) -> list[str]:
+        """Our topics, our receipts, and (at the hub) every member's checkpoints."""
+        subjects = [*(topic_filter(t) for t in self.settings.topics), receipt_filter(self.code)]
+        if self.trust.directory.member(self.code).role is Role.HUB:
+            subjects.append(checkpoint_subject("*"))
+        return subjects
 
-    async def _release(self, deliveries: list[Delivery]) -> None:
-        """Hand back fetched but unprocessed messages so a restart gets them at once
-        (otherwise they would wait out AckWait)."""
-        for delivery in deliveries:
-            with contextlib.suppress(TransportError):
-                await delivery.nak()
+    async def _checkpointer(self) -> None:
+        """Sign our audit head every ``checkpoint_interval_s`` (and once at drain)."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.checkpoint_interval_s)
+            await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        try:
+            if await self.witness.checkpoint_now() is not None:
+                self._wake_outbox.set()
+        except LaliError as exc:
+            log.warning("checkpoint_failed", reason=exc.reason, error=str(exc))
 
     async def _connect_forever(self) -> None:
         delay = 1.0
@@ -234,96 +230,6 @@ class Node:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, 30.0)
-
-    async def _handle(self, delivery: Delivery) -> bool:
-        """Process and settle one delivery; False if it must be retried here."""
-        if is_receipt_subject(delivery.subject):
-            return await self._handle_receipt(delivery)
-        final = delivery.num_delivered >= self.settings.max_deliver
-        decision: Decision = await self.inbound.process(
-            delivery.subject, delivery.data, final=final, received_at=delivery.stored_at
-        )
-        if decision.outcome is Outcome.RETRY:
-            return False
-        try:
-            if decision.outcome is Outcome.DEFER:
-                await delivery.nak(nak_delay(delivery.num_delivered))
-            elif decision.outcome is Outcome.REJECTED:
-                await delivery.term()
-                await self._dead_letter(delivery, decision)
-            else:
-                await delivery.ack()
-        except TransportError as exc:
-            # The commit stands; the broker will redeliver and we will see a duplicate.
-            log.warning("settle_failed", outcome=decision.outcome.value, error=str(exc))
-        if decision.outcome is Outcome.ACCEPTED:
-            self._wake_outbox.set()  # its receipt is queued
-        return True
-
-    async def _dead_letter(self, delivery: Delivery, decision: Decision) -> None:
-        """Copy a rejected message to the dead-letter subject. Best effort: the audit
-        log already holds the bytes and the reason."""
-        try:
-            await self.transport.publish(
-                dead_letter_subject(self.code),
-                delivery.data,
-                f"dead-{self.code}-{delivery.stream_seq}",
-                headers={"Lali-Reason": decision.reason or "", "Lali-Subject": delivery.subject},
-            )
-        except TransportError as exc:
-            log.warning("dead_letter_failed", error=str(exc))
-
-    async def _report_progress(self, processed: int) -> None:
-        """While a backlog drains, log how much is left and how fast it goes."""
-        now = time.monotonic()
-        if now - self._progress_at < PROGRESS_EVERY_S:
-            return
-        try:
-            remaining = await self.transport.pending(self.settings.stream, self.durable)
-        except TransportError:
-            return
-        elapsed = now - self._progress_at
-        rate = (processed - self._progress_count) / elapsed if elapsed else 0.0
-        self._progress_at, self._progress_count = now, processed
-        if remaining:
-            eta = remaining / rate if rate else None
-            log.info(
-                "catching_up",
-                remaining=remaining,
-                rate_per_s=round(rate, 1),
-                eta_s=None if eta is None else round(eta),
-            )
-
-    async def _handle_receipt(self, delivery: Delivery) -> bool:
-        decision = await self.receipts.process(delivery.subject, delivery.data)
-        if decision.outcome == "retry":
-            return False
-        try:
-            if decision.outcome == "rejected":
-                await delivery.term()
-            else:
-                await delivery.ack()
-        except TransportError as exc:
-            log.warning("settle_failed", outcome=decision.outcome, error=str(exc))
-        for listener in self.receipt_listeners:
-            listener(decision)
-        return True
-
-    async def _hold_until_healthy(self, held: list[Delivery]) -> None:
-        delay = 1.0
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            for delivery in held:  # keep AckWait from expiring while we wait
-                with contextlib.suppress(TransportError):
-                    await delivery.in_progress()
-            try:
-                await self.db.probe()
-                await self.trust.current(self.clock())
-                return
-            except LaliError as exc:
-                log.error("node_degraded", reason=exc.reason, error=str(exc), retry_in_s=delay)
-            delay = min(delay * 2, max(1.0, self.settings.ack_wait_s / 3))
 
     async def _publisher(self) -> None:
         while not self._stopping.is_set():
@@ -363,6 +269,8 @@ class Node:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("node_task_failed", error=f"{type(result).__name__}: {result}")
         try:
+            if self.consume:
+                await self.checkpoint()  # the last head we reached, for the witnesses
             if self.transport.connected.is_set():
                 with contextlib.suppress(LaliError):
                     await self.outbound.flush()

@@ -9,7 +9,21 @@ from schemas.errors import MalformedMessage
 ALERT_PREFIX = "lali.alert"
 RECEIPT_PREFIX = "lali.receipt"
 DEAD_PREFIX = "lali.dead"
-STREAM_SUBJECTS = [f"{ALERT_PREFIX}.>", f"{RECEIPT_PREFIX}.>", f"{DEAD_PREFIX}.>"]
+CHECKPOINT_PREFIX = "lali.checkpoint"
+STREAM_SUBJECTS = [
+    f"{ALERT_PREFIX}.>",
+    f"{RECEIPT_PREFIX}.>",
+    f"{DEAD_PREFIX}.>",
+    f"{CHECKPOINT_PREFIX}.>",
+]
+
+
+def checkpoint_subject(member: str) -> str:
+    return f"{CHECKPOINT_PREFIX}.{member}"
+
+
+def is_checkpoint_subject(subject: str) -> bool:
+    return subject.startswith(CHECKPOINT_PREFIX + ".")
 
 
 def dead_letter_subject(me: str) -> str:

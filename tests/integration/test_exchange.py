@@ -134,14 +134,14 @@ async def test_alerts_queue_while_server_is_down_and_flush_after(
 async def test_catch_up_reports_progress(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     import structlog
 
-    import node.runtime
+    import node.consumer
 
     await running.nodes["FJ"].aclose()
     ids = [
         (await running.nodes["WS"].send(sample_alert(Topic.MARITIME), ["FJ"])).message_id
         for _ in range(150)
     ]
-    monkeypatch.setattr(node.runtime, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(node.consumer, "PROGRESS_EVERY_S", 0.0)
     with structlog.testing.capture_logs() as logs:
         fj, watcher = await restart(running, "FJ")
         await watcher.wait(accepted(ids[-1]), timeout=60)

@@ -1,0 +1,186 @@
+"""The consumer loop: pull batches from the member's durable consumer, dispatch each
+message to its pipeline (alert, receipt, checkpoint), and settle it with the broker
+only after the pipeline has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from node.config import NodeSettings
+from node.db import Database
+from node.inbound import Decision, Inbound, Outcome
+from node.receipts import ReceiptDecision, ReceiptIntake
+from node.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
+from node.transport import Delivery, Transport
+from node.trust import Trust
+from node.witness import Witness
+from schemas.errors import LaliError, TransportError
+
+log = structlog.get_logger("lali.consumer")
+
+PROGRESS_EVERY_S = 5.0  # how often a draining backlog is reported
+
+
+def nak_delay(num_delivered: int) -> float:
+    """Back off 1, 2, 4 … 60 s between redeliveries of a deferred message."""
+    return float(min(60, 2 ** max(0, num_delivered - 1)))
+
+
+@dataclass
+class Consumer:
+    settings: NodeSettings
+    durable: str
+    transport: Transport
+    db: Database
+    trust: Trust
+    inbound: Inbound
+    receipts: ReceiptIntake
+    witness: Witness
+    clock: Callable[[], datetime]
+    stopping: asyncio.Event
+    wake_outbox: Callable[[], None]
+    receipt_listeners: list[Callable[[ReceiptDecision], None]] = field(default_factory=list)
+    _progress_at: float = field(default_factory=time.monotonic)
+    _progress_count: int = 0
+
+    async def run(self, batches: AsyncIterator[list[Delivery]]) -> None:
+        processed = 0
+        async for batch in batches:
+            await self._handle_batch(batch)
+            processed += len(batch)
+            if batch:
+                await self._report_progress(processed)
+            if self.stopping.is_set():
+                break
+
+    async def _handle_batch(self, batch: list[Delivery]) -> None:
+        i = 0
+        while i < len(batch):
+            if self.stopping.is_set():
+                await self._release(batch[i:])
+                return
+            if await self._handle(batch[i]):
+                i += 1
+            else:
+                # Our side cannot commit (storage, stale directory): do not spend the
+                # broker's delivery attempts; hold the batch until a probe succeeds,
+                # then process the same message again.
+                await self._hold_until_healthy(batch[i:])
+
+    async def _release(self, deliveries: list[Delivery]) -> None:
+        """Hand back fetched but unprocessed messages so a restart gets them at once
+        (otherwise they would wait out AckWait)."""
+        for delivery in deliveries:
+            with contextlib.suppress(TransportError):
+                await delivery.nak()
+
+    async def _settle(self, delivery: Delivery, how: str, outcome: str) -> None:
+        try:
+            if how == "term":
+                await delivery.term()
+            elif how == "ack":
+                await delivery.ack()
+            else:
+                await delivery.nak(nak_delay(delivery.num_delivered))
+        except TransportError as exc:
+            # The commit stands; the broker will redeliver and we will see a duplicate.
+            log.warning("settle_failed", outcome=outcome, error=str(exc))
+
+    async def _handle(self, delivery: Delivery) -> bool:
+        """Process and settle one delivery; False if it must be retried here."""
+        if is_receipt_subject(delivery.subject):
+            return await self._handle_receipt(delivery)
+        if is_checkpoint_subject(delivery.subject):
+            return await self._handle_checkpoint(delivery)
+        final = delivery.num_delivered >= self.settings.max_deliver
+        decision: Decision = await self.inbound.process(
+            delivery.subject, delivery.data, final=final, received_at=delivery.stored_at
+        )
+        if decision.outcome is Outcome.RETRY:
+            return False
+        if decision.outcome is Outcome.DEFER:
+            await self._settle(delivery, "nak", decision.outcome.value)
+        elif decision.outcome is Outcome.REJECTED:
+            await self._settle(delivery, "term", decision.outcome.value)
+            await self._dead_letter(delivery, decision.reason)
+        else:
+            await self._settle(delivery, "ack", decision.outcome.value)
+        if decision.outcome is Outcome.ACCEPTED:
+            self.wake_outbox()  # its receipt is queued
+        return True
+
+    async def _handle_receipt(self, delivery: Delivery) -> bool:
+        decision = await self.receipts.process(delivery.subject, delivery.data)
+        if decision.outcome == "retry":
+            return False
+        how = "term" if decision.outcome == "rejected" else "ack"
+        await self._settle(delivery, how, decision.outcome)
+        for listener in self.receipt_listeners:
+            listener(decision)
+        return True
+
+    async def _handle_checkpoint(self, delivery: Delivery) -> bool:
+        outcome = await self.witness.receive(delivery.data)
+        if outcome == "retry":
+            return False
+        await self._settle(delivery, "term" if outcome == "rejected" else "ack", outcome)
+        return True
+
+    async def _dead_letter(self, delivery: Delivery, reason: str | None) -> None:
+        """Copy a rejected message to the dead-letter subject. Best effort: the audit
+        log already holds the bytes and the reason."""
+        code = self.settings.code
+        try:
+            await self.transport.publish(
+                dead_letter_subject(code),
+                delivery.data,
+                f"dead-{code}-{delivery.stream_seq}",
+                headers={"Lali-Reason": reason or "", "Lali-Subject": delivery.subject},
+            )
+        except TransportError as exc:
+            log.warning("dead_letter_failed", error=str(exc))
+
+    async def _report_progress(self, processed: int) -> None:
+        """While a backlog drains, log how much is left and how fast it goes."""
+        now = time.monotonic()
+        if now - self._progress_at < PROGRESS_EVERY_S:
+            return
+        try:
+            remaining = await self.transport.pending(self.settings.stream, self.durable)
+        except TransportError:
+            return
+        elapsed = now - self._progress_at
+        rate = (processed - self._progress_count) / elapsed if elapsed else 0.0
+        self._progress_at, self._progress_count = now, processed
+        if remaining:
+            eta = remaining / rate if rate else None
+            log.info(
+                "catching_up",
+                remaining=remaining,
+                rate_per_s=round(rate, 1),
+                eta_s=None if eta is None else round(eta),
+            )
+
+    async def _hold_until_healthy(self, held: list[Delivery]) -> None:
+        delay = 1.0
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            for delivery in held:  # keep AckWait from expiring while we wait
+                with contextlib.suppress(TransportError):
+                    await delivery.in_progress()
+            try:
+                await self.db.probe()
+                await self.trust.current(self.clock())
+                return
+            except LaliError as exc:
+                log.error("node_degraded", reason=exc.reason, error=str(exc), retry_in_s=delay)
+            delay = min(delay * 2, max(1.0, self.settings.ack_wait_s / 3))

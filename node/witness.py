@@ -1,0 +1,98 @@
+"""Witnessed audit: sign checkpoints of our audit head, keep those of others.
+
+Every node signs its head (``checkpoint_now``) periodically and when it stops, keeps a
+copy and publishes it on ``lali.checkpoint.<CODE>`` through the outbox. The stream
+(at the hub) and the hub's own node hold them; ``lali audit verify`` fetches the latest
+one back, so a log cut short, restored from an old backup or rewritten in full no
+longer matches a head that someone else holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from keys import Identity
+from node.chain import ChainHead
+from node.checkpoint import Checkpoint, make_checkpoint, verify_checkpoint
+from node.db import Database, utc_now_text
+from node.subjects import checkpoint_subject
+from node.trust import Trust
+from schemas.errors import StorageError, UntrustedMessage
+
+log = structlog.get_logger("lali.witness")
+
+
+class Witness:
+    def __init__(
+        self, me: Identity, trust: Trust, db: Database, clock: Callable[[], datetime]
+    ) -> None:
+        self.me = me
+        self.trust = trust
+        self.db = db
+        self.clock = clock
+
+    async def checkpoint_now(self) -> Checkpoint | None:
+        """Sign the current head if it moved since our last checkpoint; queue it."""
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone("SELECT count, head FROM audit_head WHERE id = 1")
+            last = await tx.fetchone(
+                "SELECT MAX(count) FROM checkpoints WHERE member = ?", (self.me.code,)
+            )
+            if row is None or int(row[0]) == 0 or (last and last[0] == int(row[0])):
+                return None
+            head = ChainHead(int(row[0]), bytes(row[1]))
+            blob = make_checkpoint(self.me, head, now)
+            checkpoint = Checkpoint(self.me.code, head.count, head.head, now)
+            await tx.execute(
+                "INSERT INTO checkpoints (member, count, head, at, checkpoint)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (self.me.code, head.count, head.head, utc_now_text(now), blob),
+            )
+            await tx.execute(
+                "INSERT OR IGNORE INTO outbox (message_id, kind, subject, envelope, priority,"
+                " recipients, created_at) VALUES (?, 'checkpoint', ?, ?, 2, 'hub', ?)",
+                (
+                    checkpoint.checkpoint_id,
+                    checkpoint_subject(self.me.code),
+                    blob,
+                    utc_now_text(now),
+                ),
+            )
+        log.info("checkpoint_signed", count=head.count, head=head.head.hex()[:16])
+        return checkpoint
+
+    async def receive(self, data: bytes) -> str:
+        """Hub side: keep another member's checkpoint; "recorded", "duplicate",
+        "rejected" or "retry"."""
+        try:
+            checkpoint = verify_checkpoint(data, await self.trust.current(self.clock()))
+        except UntrustedMessage as exc:
+            log.warning("checkpoint_rejected", reason=exc.reason, error=exc.message)
+            return "rejected"
+        try:
+            async with self.db.transaction() as tx:
+                changed = await tx.execute(
+                    "INSERT OR IGNORE INTO checkpoints (member, count, head, at, checkpoint)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        checkpoint.member,
+                        checkpoint.count,
+                        checkpoint.head,
+                        utc_now_text(checkpoint.at),
+                        data,
+                    ),
+                )
+                same = await tx.fetchone(
+                    "SELECT head FROM checkpoints WHERE member = ? AND count = ?",
+                    (checkpoint.member, checkpoint.count),
+                )
+        except StorageError:
+            return "retry"
+        if same is not None and bytes(same[0]) != checkpoint.head:
+            # Two signed heads for one count: the member's log forked (THREATS 17/19).
+            log.error("checkpoint_conflict", member=checkpoint.member, count=checkpoint.count)
+        return "recorded" if changed else "duplicate"
