@@ -220,6 +220,16 @@ class Transport:
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
                 await asyncio.shield(watcher.stop())  # type: ignore[no-untyped-call]
 
+    async def last_message(self, stream: str, subject: str) -> bytes | None:
+        """The newest message on ``subject`` in ``stream``, or None if there is none."""
+        js = self.nc.jetstream()
+        with _nats_errors(f"reading {subject}"):
+            try:
+                msg = await js.get_last_msg(stream, subject)
+            except nats.js.errors.NotFoundError:
+                return None
+        return bytes(msg.data or b"")
+
     async def pending(self, stream: str, durable: str) -> int:
         """Messages in the stream not yet delivered to this consumer."""
         with _nats_errors(f"reading consumer {durable}"):

@@ -9,8 +9,11 @@ longer matches a head that someone else holds.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 
@@ -19,6 +22,7 @@ from node.chain import ChainHead
 from node.checkpoint import Checkpoint, make_checkpoint, verify_checkpoint
 from node.db import Database, utc_now_text
 from node.subjects import checkpoint_subject
+from node.transport import Transport
 from node.trust import Trust
 from schemas.errors import StorageError, UntrustedMessage
 
@@ -93,6 +97,35 @@ class Witness:
         except StorageError:
             return "retry"
         if same is not None and bytes(same[0]) != checkpoint.head:
-            # Two signed heads for one count: the member's log forked (THREATS 17/19).
+            # Two signed heads for one count: the member's log forked or was rewritten
+            # (THREATS 17/19). Keep the first; record the evidence in our audit log.
             log.error("checkpoint_conflict", member=checkpoint.member, count=checkpoint.count)
+            try:
+                async with self.db.transaction() as tx:
+                    await tx.audit(
+                        "rejected",
+                        peer=checkpoint.member,
+                        reason="checkpoint_conflict",
+                        envelope=data,
+                    )
+            except StorageError:
+                return "retry"
+            return "conflict"
         return "recorded" if changed else "duplicate"
+
+
+async def published_checkpoint(transport: Transport, stream: str, member: str) -> bytes | None:
+    """The newest checkpoint of ``member`` that the hub's stream holds."""
+    return await transport.last_message(stream, checkpoint_subject(member))
+
+
+def local_checkpoints(path: Path, member: str) -> list[bytes]:
+    """Our own checkpoints as recorded in our database (weaker: same file)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT checkpoint FROM checkpoints WHERE member = ?", (member,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+    return [bytes(r[0]) for r in rows]

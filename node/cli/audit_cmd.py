@@ -1,14 +1,21 @@
 """``lali audit``: verify and read the tamper-evident audit log."""
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from keys import verify_directory
 from node.audit import list_entries, verify_file
+from node.checkpoint import Checkpoint, verify_checkpoint
 from node.cli.common import fail
 from node.config import NodeSettings
-from schemas.errors import LaliError
+from node.transport import Transport
+from node.trust import parse_root_keys
+from node.witness import local_checkpoints, published_checkpoint
+from schemas.errors import LaliError, SenderMismatch, TransportError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -23,16 +30,68 @@ def _db(config: Path | None, db: Path | None) -> Path:
 
 
 @app.command("verify")
-def verify(config: Config = None, db: Db = None) -> None:
+def verify(
+    config: Config = None,
+    db: Db = None,
+    offline: Annotated[bool, typer.Option(help="do not ask the hub for checkpoints")] = False,
+) -> None:
     """Recompute the hash chain; exit 1 naming the first bad entry.
 
-    Example: lali audit verify --db /var/lib/lali/lali.db
+    With --config it also checks the chain against our signed checkpoints: those in the
+    database and the newest one the hub's stream holds, so a log cut short, restored
+    from an old backup or rewritten in full is caught.
+
+    Example: lali audit verify --config /etc/lali/node.toml
     """
+    path = _db(config, db)
+    heads = []
     try:
-        result = verify_file(_db(config, db))
+        if config is not None:
+            settings = NodeSettings.load(config)
+            heads = checkpoint_heads(settings, path, offline=offline)
+        result = verify_file(path, [c.chain_head for c in heads])
     except LaliError as exc:
         raise fail(exc, code=1) from exc
     typer.echo(f"audit ok: {result.count} entries, head {result.head.hex()}")
+    if heads:
+        newest = max(heads, key=lambda c: c.count)
+        typer.echo(
+            f"matches {len(heads)} signed checkpoint(s), newest at entry {newest.count}"
+            f" ({newest.at:%Y-%m-%d %H:%M} UTC)"
+        )
+
+
+def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> list[Checkpoint]:
+    """Our verified checkpoints: from the database and (unless offline) the hub."""
+    directory = verify_directory(
+        settings.directory.read_bytes(), parse_root_keys(settings.root_keys), datetime.now(UTC)
+    )
+    blobs = local_checkpoints(path, settings.code)
+    if not offline:
+        try:
+            remote = asyncio.run(_fetch(settings))
+        except TransportError as exc:
+            typer.secho(
+                f"warning: hub unreachable ({exc}); checked local checkpoints only",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+        else:
+            if remote is not None:
+                blobs.append(remote)
+    checkpoints = [verify_checkpoint(b, directory) for b in blobs]
+    if any(c.member != settings.code for c in checkpoints):
+        raise SenderMismatch("a checkpoint of another member was found for us")
+    return checkpoints
+
+
+async def _fetch(settings: NodeSettings) -> bytes | None:
+    transport = Transport(settings.connect_options("audit"))
+    await transport.connect()
+    try:
+        return await published_checkpoint(transport, settings.stream, settings.code)
+    finally:
+        await transport.close()
 
 
 @app.command("list")
