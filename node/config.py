@@ -40,6 +40,9 @@ class NodeSettings(BaseSettings):
     directory: Path = Field(description="signed member directory")
     root_keys: list[str] = Field(min_length=1, description="trusted root public keys (b64)")
     directory_threshold: int = Field(default=1, ge=1)
+    directory_grace_h: float = Field(
+        default=72.0, ge=0, description="hours an expired directory is still used"
+    )
     database: Path = Field(description="SQLite file: audit log, inbox, outbox")
     nats_url: str = "nats://127.0.0.1:4222"
     nats_nkey_seed_file: Path | None = None

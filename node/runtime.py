@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from types import TracebackType
 
@@ -97,7 +97,11 @@ class Node:
         self.db = await Database.open(s.database)
         try:
             self.trust = Trust(
-                parse_root_keys(s.root_keys), s.directory_threshold, s.directory, self.db
+                parse_root_keys(s.root_keys),
+                s.directory_threshold,
+                s.directory,
+                self.db,
+                grace=timedelta(hours=s.directory_grace_h),
             )
             await self.trust.load(self.clock())
             self._check_keys_held(self.clock())

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -69,8 +69,17 @@ class Trust:
     """
 
     def __init__(
-        self, roots: dict[str, VerifyKey], threshold: int, path: Path, db: Database
+        self,
+        roots: dict[str, VerifyKey],
+        threshold: int,
+        path: Path,
+        db: Database,
+        grace: timedelta = timedelta(0),
     ) -> None:
+        """``grace``: how long after its expiry a directory is still used, for a node cut
+        off from the hub (it says so in its logs while it does)."""
+        self.grace = grace
+        self._grace_logged_at: datetime | None = None
         self.roots = roots
         self.threshold = threshold
         self.path = path
@@ -90,12 +99,28 @@ class Trust:
         await self.refresh(now)
         directory = self.directory
         if directory.expires_at <= now:
+            if now < directory.expires_at + self.grace:
+                self._say_on_grace(directory, now)
+                return directory
             raise DirectoryExpired(
-                "the member directory has expired: get a newer one from the hub",
+                "the member directory has expired (and its grace period is over): get a"
+                " newer one from the hub",
                 version=directory.version,
                 expired_at=directory.expires_at.isoformat(),
             )
         return directory
+
+    def _say_on_grace(self, directory: Directory, now: datetime) -> None:
+        """Loudly, but once a minute, not once a message."""
+        last = self._grace_logged_at
+        if last is None or now - last >= timedelta(minutes=1):
+            self._grace_logged_at = now
+            log.warning(
+                "directory_on_grace",
+                version=directory.version,
+                expired_at=directory.expires_at.isoformat(),
+                grace_ends_at=(directory.expires_at + self.grace).isoformat(),
+            )
 
     async def load(self, now: datetime) -> Directory:
         """Load the file at start; any problem is fatal here."""
@@ -161,9 +186,21 @@ class Trust:
         """Verify ``data``; on success record its version and switch to it."""
         row = await self.db.fetchone("SELECT value FROM state WHERE key = 'directory_version'")
         min_version = int(row[0]) if row else 0
-        directory = verify_directory(
-            data, self.roots, now, threshold=self.threshold, min_version=min_version
-        )
+        try:
+            directory = verify_directory(
+                data, self.roots, now, threshold=self.threshold, min_version=min_version
+            )
+        except DirectoryExpired:
+            if not self.grace:
+                raise
+            # Expired, but perhaps within the grace period: judge it as of grace ago.
+            directory = verify_directory(
+                data,
+                self.roots,
+                now - self.grace,
+                threshold=self.threshold,
+                min_version=min_version,
+            )
         if directory.version != min_version:
             async with self.db.transaction() as tx:
                 await tx.execute(

@@ -144,7 +144,7 @@ def _forged_by(outsider: Identity, running: Running) -> bytes:
 async def test_expired_directory_stops_intake_without_losing_alerts(running: Running) -> None:
     fj = running.nodes["FJ"]
     real_clock = fj.clock
-    fj.clock = lambda: real_clock() + timedelta(days=31)  # FJ's directory has expired
+    fj.clock = lambda: real_clock() + timedelta(days=34)  # expired, and past the grace
     fj.inbound.clock = fj.clock
     result = await running.nodes["WS"].send(sample_alert(Topic.ASYLUM), ["FJ"])
     watcher = running.watchers["FJ"]
@@ -155,3 +155,35 @@ async def test_expired_directory_stops_intake_without_losing_alerts(running: Run
     await watcher.wait(accepted(result.message_id), timeout=30)
     with closing(sqlite3.connect(fj.settings.database)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM inbox").fetchone() == (1,)
+
+
+async def test_expired_directory_within_grace_keeps_working_and_says_so(
+    running: Running,
+) -> None:
+    import structlog
+
+    from keys import load_root_key, sign_directory, verify_directory
+    from node.trust import parse_root_keys
+
+    network = running.network
+    now = datetime.now(UTC)
+    current = verify_directory(
+        network.directory.read_bytes(), parse_root_keys([network.root_public_b64]), now
+    )
+    stale = current.model_copy(
+        update={
+            "version": 2,
+            "issued_at": now - timedelta(days=2),
+            "expires_at": now - timedelta(hours=1),
+        }
+    )
+    # The hub went quiet: the newest directory the nodes have expired an hour ago.
+    tmp = network.directory.with_suffix(".tmp")
+    tmp.write_bytes(sign_directory(stale, [load_root_key(network.root_key)]))
+    tmp.replace(network.directory)
+    with structlog.testing.capture_logs() as logs:
+        result = await running.nodes["WS"].send(sample_alert(Topic.ASYLUM), ["FJ"])
+        await running.watchers["FJ"].wait(accepted(result.message_id))
+    assert running.nodes["FJ"].trust.directory.version == 2
+    on_grace = [e for e in logs if e["event"] == "directory_on_grace"]
+    assert on_grace and on_grace[0]["version"] == 2
