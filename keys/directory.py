@@ -169,6 +169,9 @@ class Member(_Frozen):
     topics: Annotated[list[str], Field(max_length=len(ALL_TOPICS))] = Field(
         default_factory=lambda: list(ALL_TOPICS)
     )
+    # The member's NATS user nkey (public), from which `lali deploy nats-config` grants
+    # it its own subjects only.
+    nats_nkey: Annotated[str, StringConstraints(pattern=r"^U[A-Z2-7]{55}$")] | None = None
 
     @model_validator(mode="after")
     def _national_code(self) -> Self:

@@ -22,8 +22,9 @@ from node.audit import verify_file
 from node.config import NodeSettings
 from node.envelope import Opened
 from node.inbound import Decision, Outcome
+from node.natsconfig import render_nats_config
 from node.natsserver import NatsServer
-from node.provision import MemberSpec, provision
+from node.provision import MemberSpec, Network, provision_keys, write_node_configs
 from node.receipts import ReceiptDecision
 from node.runtime import Node
 from schemas.alert import Alert, Topic, parse_alert
@@ -107,18 +108,26 @@ async def run_demo(
 
 
 async def _run(root: Path, out: Callable[[str], None], timeout: float) -> int:
-    server = NatsServer(root / "nats", sync_always=True)
+    # Keys and directory first: the server's permissions are generated from the
+    # directory (one nkey user per member, its own subjects only), as in production.
+    network = provision_keys(root, MEMBERS, datetime.now(UTC), valid_for=timedelta(days=30))
+    conf = root / "nats-server.conf"
+    conf.write_text(render_nats_config(network.members, store_dir=None, listen=None))
+    server = NatsServer(root / "nats", config_file=conf)
     await asyncio.to_thread(server.start)
     try:
-        return await _run_network(root, server.url, out, timeout)
+        write_node_configs(network, server.url)
+        return await _run_network(network, server.url, out, timeout)
     finally:
         await asyncio.to_thread(server.stop)
 
 
-async def _run_network(root: Path, url: str, out: Callable[[str], None], timeout: float) -> int:
+async def _run_network(
+    network: Network, url: str, out: Callable[[str], None], timeout: float
+) -> int:
     now = datetime.now(UTC)
-    network = provision(root, MEMBERS, url, now)
-    out(f"demo: nats-server on {url}; network in {root}")
+    root = network.root
+    out(f"demo: nats-server on {url} (permissions from the directory); network in {root}")
     out("demo: members " + ", ".join(f"{m.code} ({m.name})" for m in MEMBERS))
     tracker = Tracker()
     nodes = {code: Node(NodeSettings.load(path)) for code, path in network.configs.items()}

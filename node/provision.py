@@ -13,6 +13,7 @@ from pathlib import Path
 
 from keys import Directory, Identity, Member, Role, RootKey, save_identity, save_root_key
 from keys import sign_directory as _sign
+from node.natsconfig import new_user_nkey, write_seed
 from schemas.alert import Topic
 
 
@@ -30,6 +31,7 @@ class Network:
     directory: Path
     configs: dict[str, Path]
     root_public_b64: str
+    members: Directory
 
 
 def toml_value(value: object) -> str:
@@ -60,6 +62,16 @@ def provision(
     valid_for: timedelta = timedelta(days=30),
     extra_config: dict[str, object] | None = None,
 ) -> Network:
+    """Keys, directory and node.toml files for ``members``, in ``root``."""
+    network = provision_keys(root, members, now, valid_for=valid_for)
+    write_node_configs(network, nats_url, extra_config)
+    return network
+
+
+def provision_keys(
+    root: Path, members: list[MemberSpec], now: datetime, *, valid_for: timedelta
+) -> Network:
+    """Root key, identities, NATS nkeys and the signed directory (no node.toml yet)."""
     root.mkdir(parents=True, exist_ok=True)
     root_key = RootKey.generate()
     root_key_path = root / "hub-root.key"
@@ -67,12 +79,13 @@ def provision(
     root_b64 = base64.b64encode(bytes(root_key.verify_key)).decode("ascii")
     not_before = now - timedelta(minutes=5)
     entries: list[Member] = []
-    configs: dict[str, Path] = {}
     for spec in members:
         home = root / spec.code
         home.mkdir(exist_ok=True)
         identity = Identity.generate(spec.code)
         save_identity(home / "identity.key", identity, overwrite=True)
+        seed, nkey = new_user_nkey()
+        write_seed(home / "nats.seed", seed)
         entries.append(
             Member(
                 code=spec.code,
@@ -80,23 +93,30 @@ def provision(
                 role=spec.role,
                 keys=identity.directory_keys(not_before, now + valid_for),
                 topics=[t.value for t in Topic],
+                nats_nkey=nkey,
             )
         )
-        config = home / "node.toml"
-        write_node_config(
-            config,
-            {
-                "code": spec.code,
-                "identity": "identity.key",
-                "directory": "../directory.json",
-                "root_keys": [root_b64],
-                "database": "lali.db",
-                "nats_url": nats_url,
-                **(extra_config or {}),
-            },
-        )
-        configs[spec.code] = config
     directory = Directory(version=1, issued_at=now, expires_at=now + valid_for, members=entries)
     directory_path = root / "directory.json"
     directory_path.write_bytes(_sign(directory, [root_key]))
-    return Network(root, root_key_path, directory_path, configs, root_b64)
+    configs = {spec.code: root / spec.code / "node.toml" for spec in members}
+    return Network(root, root_key_path, directory_path, configs, root_b64, directory)
+
+
+def write_node_configs(
+    network: Network, nats_url: str, extra_config: dict[str, object] | None = None
+) -> None:
+    for code, config in network.configs.items():
+        write_node_config(
+            config,
+            {
+                "code": code,
+                "identity": "identity.key",
+                "directory": "../directory.json",
+                "root_keys": [network.root_public_b64],
+                "database": "lali.db",
+                "nats_url": nats_url,
+                "nats_nkey_seed_file": "nats.seed",
+                **(extra_config or {}),
+            },
+        )

@@ -168,12 +168,7 @@ class Node:
         if self._stopping.is_set():
             return
         s = self.settings
-        await self.transport.ensure_stream(
-            s.stream,
-            STREAM_SUBJECTS,
-            duplicate_window_s=s.duplicate_window_s,
-            replicas=s.stream_replicas,
-        )
+        await self._ensure_stream()
         if not self.consume:
             self.ready.set()
             return
@@ -197,6 +192,27 @@ class Node:
         self.ready.set()
         log.info("node_ready", code=s.code)
         await self.consumer.run(batches)
+
+    async def _ensure_stream(self) -> None:
+        """Create the stream, or wait for the hub to: members may not create it."""
+        s = self.settings
+        delay = 1.0
+        while True:
+            try:
+                await self.transport.ensure_stream(
+                    s.stream,
+                    STREAM_SUBJECTS,
+                    duplicate_window_s=s.duplicate_window_s,
+                    replicas=s.stream_replicas,
+                )
+                return
+            except TransportError as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning("waiting_for_stream", stream=s.stream, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, 30.0)
 
     def _filters(self) -> list[str]:
         """Our topics, our receipts, and (at the hub) every member's checkpoints."""

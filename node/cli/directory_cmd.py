@@ -85,7 +85,9 @@ def add(
         doc = _read_draft(draft)
         pub = json.loads(public.read_text(encoding="utf-8"))
         keys = [DirectoryKey.model_validate(k) for k in pub["keys"]]
-        member = Member(code=pub["code"], name=name, role=role, keys=keys)
+        member = Member(
+            code=pub["code"], name=name, role=role, keys=keys, nats_nkey=pub.get("nats_nkey")
+        )
     except (OSError, KeyError, json.JSONDecodeError, ValidationError) as exc:
         raise typer.BadParameter(f"{public}: {exc}") from exc
     except LaliError as exc:

@@ -9,6 +9,7 @@ import typer
 
 from keys import Identity, load_identity, save_identity
 from node.cli.common import fail, read_passphrase
+from node.natsconfig import new_user_nkey, write_seed
 from schemas.errors import LaliError
 
 app = typer.Typer(help="Member identities: signing and encryption keys.", no_args_is_help=True)
@@ -28,10 +29,14 @@ def init(
     ] = None,
     valid_days: Annotated[int, typer.Option(help="validity of the published keys")] = 365,
     passphrase_file: PassFile = None,
+    nats_seed_out: Annotated[
+        Path | None, typer.Option(help="also create a NATS user nkey seed here (mode 0600)")
+    ] = None,
 ) -> None:
     """Create a member identity (Ed25519 signing + X25519 encryption key).
 
-    Example: lali keys init --code WS --out /etc/lali/ws.key --public-out ws.pub.json
+    Example: lali keys init --code WS --out /etc/lali/ws.key --public-out ws.pub.json \
+        --nats-seed-out /etc/lali/nats.seed
     """
     try:
         identity = Identity.generate(code.upper())
@@ -43,17 +48,27 @@ def init(
     typer.echo(f"created {out} for {identity.code}")
     typer.echo(f"  signing key id    {identity.sign_kid}")
     typer.echo(f"  encryption key id {identity.enc_kid}")
+    nkey = None
+    if nats_seed_out is not None:
+        seed, nkey = new_user_nkey()
+        write_seed(nats_seed_out, seed)
+        typer.echo(f"  NATS user nkey     {nkey} (seed in {nats_seed_out})")
     if public_out is not None:
-        public_out.write_text(_public_json(identity, valid_days) + "\n", encoding="utf-8")
+        public = _public_json(identity, valid_days, nkey)
+        public_out.write_text(public + "\n", encoding="utf-8")
         typer.echo(f"public keys for the directory written to {public_out}")
 
 
-def _public_json(identity: Identity, valid_days: int) -> str:
+def _public_json(identity: Identity, valid_days: int, nats_nkey: str | None = None) -> str:
     now = datetime.now(UTC)
     keys = identity.directory_keys(now - timedelta(minutes=5), now + timedelta(days=valid_days))
-    return json.dumps(
-        {"code": identity.code, "keys": [k.model_dump(mode="json") for k in keys]}, indent=2
-    )
+    doc: dict[str, object] = {
+        "code": identity.code,
+        "keys": [k.model_dump(mode="json") for k in keys],
+    }
+    if nats_nkey is not None:
+        doc["nats_nkey"] = nats_nkey
+    return json.dumps(doc, indent=2)
 
 
 @app.command("export-public")

@@ -204,11 +204,10 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNetwork]:
         network = provision(tmp_path / "net", members, server.url, datetime.now(UTC))
         seeds: dict[str, Path] = {}
         for code, (seed, _) in keys.items():
-            seeds[code] = network.root / code / "nats-user.nk"
+            # node.toml already names nats.seed; put the key single.conf knows there.
+            seeds[code] = network.root / code / "nats.seed"
             seeds[code].write_bytes(seed + b"\n")
             seeds[code].chmod(stat.S_IRUSR | stat.S_IWUSR)
-            with network.configs[code].open("a", encoding="utf-8") as f:
-                f.write('nats_nkey_seed_file = "nats-user.nk"\n')
         yield SecuredNetwork(server, network, seeds)
     finally:
         await asyncio.to_thread(server.stop)
