@@ -1,6 +1,6 @@
 """Identities, key files and the signed member directory (the trust root)."""
 
-from keys.directory import Directory, DirectoryKey, KeyUse, Member, Role
+from keys.directory import Directory, DirectoryKey, KeyUse, Member, Role, RootEntry
 from keys.identity import Identity, RootKey
 from keys.ids import key_id
 from keys.store import (
@@ -14,8 +14,10 @@ from keys.verify import (
     DIRECTORY_LABEL,
     DIRECTORY_PAYLOAD_TYPE,
     MAX_DIRECTORY_SIZE,
+    RootSet,
     sign_directory,
     verify_directory,
+    verify_directory_update,
 )
 
 __all__ = [
@@ -29,7 +31,9 @@ __all__ = [
     "KeyUse",
     "Member",
     "Role",
+    "RootEntry",
     "RootKey",
+    "RootSet",
     "key_id",
     "load_identity",
     "load_root_key",
@@ -37,4 +41,5 @@ __all__ = [
     "save_root_key",
     "sign_directory",
     "verify_directory",
+    "verify_directory_update",
 ]

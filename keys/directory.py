@@ -192,6 +192,22 @@ class Member(_Frozen):
         return value
 
 
+class RootEntry(_Frozen):
+    """One root public key (role ``root``): together they sign the directory."""
+
+    kid: Kid
+    public: PublicKeyB64
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if key_id(base64.b64decode(self.public, validate=True)) != self.kid:
+            raise ValueError("kid does not match the public key")
+        return self
+
+    def verify_key(self) -> nacl.signing.VerifyKey:
+        return nacl.signing.VerifyKey(base64.b64decode(self.public, validate=True))
+
+
 class Directory(_Frozen):
     """The signed list of members: the trust root every node works from."""
 
@@ -199,6 +215,11 @@ class Directory(_Frozen):
     issued_at: Timestamp
     expires_at: Timestamp
     members: Annotated[list[Member], Field(min_length=1, max_length=MAX_MEMBERS)]
+    # The root keys (and how many must sign) that the *next* directory needs. Empty:
+    # the roots stay those the node already trusts. A change of roots must be signed
+    # by the old threshold and the new one (as python-tuf rotates root).
+    roots: Annotated[list[RootEntry], Field(max_length=16)] = Field(default_factory=list)
+    root_threshold: Annotated[int, Strict(), Field(ge=1, le=16)] = 1
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -212,6 +233,11 @@ class Directory(_Frozen):
         kids = [k.kid for m in self.members for k in m.keys]
         if len(set(kids)) != len(kids):
             raise ValueError("key ids must be unique across the directory")
+        root_kids = [r.kid for r in self.roots]
+        if len(set(root_kids)) != len(root_kids):
+            raise ValueError("a root key is listed twice")
+        if self.roots and self.root_threshold > len(self.roots):
+            raise ValueError("root_threshold is higher than the number of roots")
         return self
 
     def member(self, code: str) -> Member:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -279,3 +280,44 @@ def _errors(exc: ValidationError) -> list[dict[str, str]]:
 
 def _locations(exc: ValidationError) -> str:
     return ", ".join(f"{e['loc'] or '<root>'} ({e['type']})" for e in _errors(exc)[:5])
+
+
+@dataclass(frozen=True)
+class RootSet:
+    """The root keys a node trusts for the next directory, and their threshold."""
+
+    keys: Mapping[str, nacl.signing.VerifyKey]
+    threshold: int
+
+    @classmethod
+    def of(cls, directory: Directory) -> RootSet | None:
+        """The roots a directory declares for its successors (None: unchanged)."""
+        if not directory.roots:
+            return None
+        return cls({r.kid: r.verify_key() for r in directory.roots}, directory.root_threshold)
+
+    def same_as(self, other: RootSet) -> bool:
+        return set(self.keys) == set(other.keys) and self.threshold == other.threshold
+
+
+def verify_directory_update(
+    data: bytes, trusted: RootSet, now: datetime, *, min_version: int = 0
+) -> tuple[Directory, RootSet]:
+    """One step of the trust chain: verify ``data`` against the roots trusted now and,
+    if it names new roots, against those too; return it and the roots to trust next.
+
+    1. The old threshold of the old roots must sign (``verify_directory``).
+    2. If the directory declares a different root set, that set's threshold must
+       also have signed it: a rotation needs both, so neither a stolen old key nor a
+       new key alone can move the trust root.
+    """
+    directory = verify_directory(
+        data, trusted.keys, now, threshold=trusted.threshold, min_version=min_version
+    )
+    declared = RootSet.of(directory)
+    if declared is None or declared.same_as(trusted):
+        return directory, trusted
+    verify_directory(
+        data, declared.keys, now, threshold=declared.threshold, min_version=min_version
+    )
+    return directory, declared

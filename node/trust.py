@@ -21,7 +21,7 @@ from pathlib import Path
 import structlog
 from nacl.signing import VerifyKey
 
-from keys import Directory, key_id, verify_directory
+from keys import Directory, RootSet, key_id, verify_directory_update
 from node.db import Database
 from schemas.errors import ConfigError, DirectoryError, DirectoryExpired
 
@@ -43,6 +43,11 @@ def _write_atomically(path: Path, data: bytes) -> tuple[int, int]:
         raise
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size
+
+
+def _roots_json(roots: RootSet) -> str:
+    keys = {kid: base64.b64encode(bytes(k)).decode("ascii") for kid, k in roots.keys.items()}
+    return json.dumps({"keys": keys, "threshold": roots.threshold}, sort_keys=True)
 
 
 def parse_root_keys(encoded: list[str]) -> dict[str, VerifyKey]:
@@ -80,8 +85,9 @@ class Trust:
         off from the hub (it says so in its logs while it does)."""
         self.grace = grace
         self._grace_logged_at: datetime | None = None
-        self.roots = roots
-        self.threshold = threshold
+        # The roots configured in node.toml are the starting point; a directory that
+        # rotates them moves this on (and it is remembered in the node database).
+        self.trusted = RootSet(roots, threshold)
         self.path = path
         self.db = db
         self._directory: Directory | None = None
@@ -174,6 +180,15 @@ class Trust:
             self._stamp = stamp
         return True
 
+    async def _trusted_roots(self) -> RootSet:
+        """Roots that came through the chain (remembered) beat the configured ones."""
+        row = await self.db.fetchone("SELECT value FROM state WHERE key = 'trusted_roots'")
+        if row is None:
+            return self.trusted
+        doc = json.loads(row[0])
+        keys = {kid: VerifyKey(base64.b64decode(pub)) for kid, pub in doc["keys"].items()}
+        return RootSet(keys, int(doc["threshold"]))
+
     async def _read(self) -> tuple[bytes, tuple[int, int]]:
         try:
             stat = await asyncio.to_thread(self.path.stat)
@@ -186,34 +201,37 @@ class Trust:
         """Verify ``data``; on success record its version and switch to it."""
         row = await self.db.fetchone("SELECT value FROM state WHERE key = 'directory_version'")
         min_version = int(row[0]) if row else 0
+        trusted = await self._trusted_roots()
         try:
-            directory = verify_directory(
-                data, self.roots, now, threshold=self.threshold, min_version=min_version
-            )
+            directory, after = verify_directory_update(data, trusted, now, min_version=min_version)
         except DirectoryExpired:
             if not self.grace:
                 raise
             # Expired, but perhaps within the grace period: judge it as of grace ago.
-            directory = verify_directory(
-                data,
-                self.roots,
-                now - self.grace,
-                threshold=self.threshold,
-                min_version=min_version,
+            directory, after = verify_directory_update(
+                data, trusted, now - self.grace, min_version=min_version
             )
-        if directory.version != min_version:
+        rotated = not after.same_as(trusted)
+        if directory.version != min_version or rotated:
             async with self.db.transaction() as tx:
                 await tx.execute(
                     "INSERT INTO state (key, value) VALUES ('directory_version', ?)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (str(directory.version),),
                 )
+                if rotated:
+                    await tx.execute(
+                        "INSERT INTO state (key, value) VALUES ('trusted_roots', ?)"
+                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (_roots_json(after),),
+                    )
                 await tx.audit(
                     "directory",
                     at=now,
-                    reason="accepted",
-                    detail=f'{{"version": {directory.version}}}',
+                    reason="roots_rotated" if rotated else "accepted",
+                    detail=json.dumps({"version": directory.version, "roots": sorted(after.keys)}),
                 )
+        self.trusted = after
         changed = self._directory is None or self._directory.version != directory.version
         self._directory = directory
         if changed:

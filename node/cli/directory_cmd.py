@@ -18,6 +18,7 @@ from keys import (
     DirectoryKey,
     Member,
     Role,
+    RootEntry,
     RootKey,
     load_root_key,
     save_root_key,
@@ -102,7 +103,9 @@ def add(
 @app.command("sign")
 def sign(
     draft: Draft,
-    root_key: Annotated[Path, typer.Option(help="hub root key file")],
+    root_key: Annotated[
+        list[Path], typer.Option(help="root key file; repeat for a threshold of roots")
+    ],
     out: Annotated[Path, typer.Option(help="signed directory to write")],
     valid_days: Annotated[int, typer.Option(help="days until the directory expires")] = 30,
     passphrase_file: PassFile = None,
@@ -114,22 +117,26 @@ def sign(
     """
     try:
         doc = _read_draft(draft)
-        root = load_root_key(root_key, read_passphrase(passphrase_file))
+        passphrase = read_passphrase(passphrase_file)
+        roots = [load_root_key(path, passphrase) for path in root_key]
         now = datetime.now(UTC)
         directory = Directory(
             version=int(doc["version"]) + 1,
             issued_at=now,
             expires_at=now + timedelta(days=valid_days),
             members=[Member.model_validate(m) for m in doc["members"]],
+            roots=[RootEntry.model_validate(r) for r in doc.get("roots", [])],
+            root_threshold=int(doc.get("root_threshold", 1)),
         )
     except ValidationError as exc:
         raise typer.BadParameter(f"{draft}: {exc}") from exc
     except LaliError as exc:
         raise fail(exc) from exc
-    out.write_bytes(sign_directory(directory, [root]))
+    out.write_bytes(sign_directory(directory, roots))
     doc["version"] = directory.version
     _write_draft(draft, doc)
-    typer.echo(f"directory version {directory.version} signed by {root.kid} -> {out}")
+    signers = ", ".join(r.kid for r in roots)
+    typer.echo(f"directory version {directory.version} signed by {signers} -> {out}")
     typer.echo(f"expires {directory.expires_at.isoformat(timespec='seconds')}")
 
 
@@ -160,6 +167,33 @@ def show(
             typer.echo(
                 f"      {k.use.value:<7} {k.kid}  {k.not_before:%Y-%m-%d} .. {k.not_after:%Y-%m-%d}"
             )
+
+
+@app.command("set-roots")
+def set_roots(
+    draft: Draft,
+    root_public: Annotated[
+        list[str], typer.Option(help="root public key (base64) for the next directories")
+    ],
+    threshold: Annotated[int, typer.Option(help="how many of them must sign")] = 1,
+) -> None:
+    """Declare the root keys (and threshold) that later directories must carry.
+
+    The next `sign` must use the current roots (their threshold) AND the new ones:
+    nodes follow the rotation only when both have signed.
+
+    Example: lali directory set-roots --draft d.json --root-public AAA...= \
+        --root-public BBB...= --root-public CCC...= --threshold 2
+    """
+    doc = _read_draft(draft)
+    entries = []
+    for kid, key in parse_root_keys(root_public).items():
+        entries.append({"kid": kid, "public": base64.b64encode(bytes(key)).decode("ascii")})
+    if not 1 <= threshold <= len(entries):
+        raise typer.BadParameter("threshold must be between 1 and the number of roots")
+    doc["roots"], doc["root_threshold"] = entries, threshold
+    _write_draft(draft, doc)
+    typer.echo(f"{len(entries)} roots, threshold {threshold}, set in {draft}")
 
 
 @app.command("revoke")

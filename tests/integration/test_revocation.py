@@ -125,3 +125,58 @@ async def _until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-u
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.05)
+
+
+async def test_node_follows_a_root_rotation_and_remembers_it(running: Running) -> None:
+    import base64
+
+    from keys import RootEntry, RootKey
+    from node.config import NodeSettings
+    from node.runtime import Node
+
+    old_root = load_root_key(running.network.root_key)
+    new_root = RootKey.generate()
+    now = datetime.now(UTC)
+    current = verify_directory(
+        running.network.directory.read_bytes(),
+        parse_root_keys([running.network.root_public_b64]),
+        now,
+    )
+    entry = RootEntry(
+        kid=new_root.kid, public=base64.b64encode(bytes(new_root.verify_key)).decode()
+    )
+
+    def version(v: int, signers: list[RootKey]) -> bytes:
+        d = Directory(
+            version=v,
+            issued_at=now,
+            expires_at=now + timedelta(days=30),
+            members=current.members,
+            roots=[entry],
+            root_threshold=1,
+        )
+        return sign_directory(d, signers)
+
+    fj = running.nodes["FJ"]
+    xh = running.nodes["XH"].transport
+    await publish_directory(xh, version(2, [old_root, new_root]))  # old and new sign
+    await _until(lambda: fj.trust.directory.version == 2)
+    await publish_directory(xh, version(3, [new_root]))  # from now on, the new root
+    await _until(lambda: fj.trust.directory.version == 3)
+    await publish_directory(xh, version(4, [old_root]))  # the retired root: refused
+    await _until(
+        lambda: (
+            "directory_signature_invalid" in _refusals(fj)
+            or "directory_bad_signature" in _refusals(fj)
+        )
+    )
+    assert fj.trust.directory.version == 3
+    await fj.aclose()
+    # After a restart the node still trusts the rotated root, not node.toml's.
+    again = Node(NodeSettings.load(running.network.configs["FJ"]))
+    await again.start()
+    try:
+        assert again.trust.directory.version == 3
+        assert set(again.trust.trusted.keys) == {new_root.kid}
+    finally:
+        await again.aclose()
