@@ -32,5 +32,9 @@ test: lint typecheck pytest
 faults: $(STAMP)
 	LALI_FAULT_KILLS=20 LALI_LINK_CUT_S=90 $(BIN)/pytest tests/faults -p no:cacheprovider $(PYTEST_ARGS)
 
+# A million mutated envelopes through open(): only declared error types may come out.
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_envelope.py --n 1000000
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

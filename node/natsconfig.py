@@ -44,7 +44,7 @@ def member_permissions(code: str, role: Role, stream: str) -> dict[str, list[str
         f"lali.checkpoint.{code}",
         "$JS.API.INFO",
         f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.lali.checkpoint.{code}",
         f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
         f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",

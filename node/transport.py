@@ -160,6 +160,9 @@ class Transport:
             duplicate_window=duplicate_window_s,
             num_replicas=replicas,
             max_msg_size=1024 * 1024,
+            # Direct get by subject: a member may read back its own checkpoints with a
+            # permission scoped to that subject, not the whole stream.
+            allow_direct=True,
         )
         with _nats_errors(f"creating stream {name}"):
             try:
@@ -225,7 +228,7 @@ class Transport:
         js = self.nc.jetstream()
         with _nats_errors(f"reading {subject}"):
             try:
-                msg = await js.get_last_msg(stream, subject)
+                msg = await js.get_last_msg(stream, subject, direct=True)
             except nats.js.errors.NotFoundError:
                 return None
         return bytes(msg.data or b"")

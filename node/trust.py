@@ -23,7 +23,7 @@ from nacl.signing import VerifyKey
 
 from keys import Directory, RootSet, key_id, verify_directory_update
 from node.db import Database
-from schemas.errors import ConfigError, DirectoryError, DirectoryExpired
+from schemas.errors import ConfigError, DirectoryExpired, UntrustedMessage
 
 log = structlog.get_logger("lali.trust")
 
@@ -148,7 +148,7 @@ class Trust:
             self._stamp = stamp
             before = self.directory.version
             return (await self.accept(data, now)).version != before
-        except (DirectoryError, ConfigError) as exc:
+        except (UntrustedMessage, ConfigError) as exc:
             log.error("directory_refused", reason=exc.reason, error=str(exc))
             return False
 
@@ -158,7 +158,7 @@ class Trust:
         try:
             before = self.directory.version
             directory = await self.accept(data, now)
-        except DirectoryError as exc:
+        except UntrustedMessage as exc:  # bad signature, rollback, not a directory at all
             log.error("directory_refused", reason=exc.reason, error=str(exc))
             async with self.db.transaction() as tx:
                 await tx.audit(

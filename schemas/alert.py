@@ -7,6 +7,7 @@ offending values (alert content must not leak into logs or audit reasons).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Self
 
@@ -136,10 +137,27 @@ def parse_alert(data: bytes | str) -> Alert:
     Takes the exact (already authenticated and decompressed) bytes; the caller caps
     their size.
     """
+    _refuse_duplicate_keys(data)
     try:
         return Alert.model_validate_json(data)
     except ValidationError as exc:
         raise _violation(exc) from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise SchemaViolation("alert JSON repeats a key (readers could disagree on it)")
+    return dict(pairs)
+
+
+def _refuse_duplicate_keys(data: bytes | str) -> None:
+    """Pydantic keeps the last of two equal keys; another implementation might keep the
+    first and read a different alert from the same signed bytes. Refuse both."""
+    try:
+        json.loads(data, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError):
+        return  # not JSON, bad UTF-8, nested too deep: pydantic reports it, with where
 
 
 def alert_to_json(alert: Alert) -> bytes:
