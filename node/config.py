@@ -66,7 +66,7 @@ class NodeSettings(BaseSettings):
             raise ValueError("root key listed twice")
         return value
 
-    def connect_options(self, role: str = "node") -> ConnectOptions:
+    def connect_options(self, role: str = "node", *, one_shot: bool = False) -> ConnectOptions:
         """How this member connects to NATS (its own inbox prefix and credentials)."""
         return ConnectOptions(
             url=self.nats_url,
@@ -76,6 +76,7 @@ class NodeSettings(BaseSettings):
             tls_ca=self.nats_tls_ca,
             tls_cert=self.nats_tls_cert,
             tls_key=self.nats_tls_key,
+            one_shot=one_shot,
         )
 
     @classmethod

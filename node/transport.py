@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ class ConnectOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     reconnect_wait_s: float = 2.0
+    # A one-shot command (audit verify, directory publish) fails fast when the server
+    # cannot be reached; a node retries for ever.
+    one_shot: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Transport:
         self.options = options
         self._nc: Client | None = None
         self._closing = False
+        self._last_error, self._last_error_at, self._suppressed = "", 0.0, 0
         self._sub: nats.js.JetStreamContext.PullSubscription | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
@@ -108,7 +113,14 @@ class Transport:
         o = self.options
 
         async def on_error(exc: Exception) -> None:
-            log.warning("nats_error", error=f"{type(exc).__name__}: {exc}")
+            # A link down for days retries every few seconds: say it once a minute.
+            text = f"{type(exc).__name__}: {exc}"
+            now = time.monotonic()
+            if text == self._last_error and now - self._last_error_at < 60:
+                self._suppressed += 1
+                return
+            log.warning("nats_error", error=text, repeated=self._suppressed)
+            self._last_error, self._last_error_at, self._suppressed = text, now, 0
 
         async def on_disconnect() -> None:
             self.connected.clear()
@@ -130,10 +142,10 @@ class Transport:
                 inbox_prefix=o.inbox_prefix,
                 # nats-py gives up after 60 attempts by default; a satellite link
                 # may be down for days, so never give up.
-                max_reconnect_attempts=-1,
+                max_reconnect_attempts=1 if o.one_shot else -1,
                 reconnect_time_wait=int(max(1, o.reconnect_wait_s)),
                 connect_timeout=5,
-                allow_reconnect=True,
+                allow_reconnect=not o.one_shot,
                 nkeys_seed=str(o.nkey_seed_file) if o.nkey_seed_file else None,
                 tls=self._tls(),
                 error_cb=on_error,

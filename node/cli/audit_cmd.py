@@ -1,7 +1,7 @@
 """``lali audit``: verify and read the tamper-evident audit log."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +15,7 @@ from node.config import NodeSettings
 from node.transport import Transport
 from node.trust import parse_root_keys
 from node.witness import local_checkpoints, published_checkpoint
-from schemas.errors import LaliError, SenderMismatch, TransportError
+from schemas.errors import DirectoryExpired, LaliError, SenderMismatch, TransportError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -63,9 +63,12 @@ def verify(
 
 def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> list[Checkpoint]:
     """Our verified checkpoints: from the database and (unless offline) the hub."""
-    directory = verify_directory(
-        settings.directory.read_bytes(), parse_root_keys(settings.root_keys), datetime.now(UTC)
-    )
+    data, roots = settings.directory.read_bytes(), parse_root_keys(settings.root_keys)
+    now = datetime.now(UTC)
+    try:
+        directory = verify_directory(data, roots, now)
+    except DirectoryExpired:  # within the node's grace period it still serves
+        directory = verify_directory(data, roots, now - timedelta(hours=settings.directory_grace_h))
     blobs = local_checkpoints(path, settings.code)
     if not offline:
         try:
@@ -86,7 +89,7 @@ def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> li
 
 
 async def _fetch(settings: NodeSettings) -> bytes | None:
-    transport = Transport(settings.connect_options("audit"))
+    transport = Transport(settings.connect_options("audit", one_shot=True))
     await transport.connect()
     try:
         return await published_checkpoint(transport, settings.stream, settings.code)

@@ -237,7 +237,7 @@ def publish(
         directory = verify_directory(data, parse_root_keys(settings.root_keys), datetime.now(UTC))
 
         async def put() -> int:
-            transport = Transport(settings.connect_options("publish"))
+            transport = Transport(settings.connect_options("publish", one_shot=True))
             await transport.connect()
             try:
                 return await publish_directory(transport, data)
