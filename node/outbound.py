@@ -24,7 +24,7 @@ from node.subjects import alert_subject
 from node.transport import Transport
 from node.trust import Trust
 from node.wire import Header
-from schemas.alert import Alert, Priority, Tlp
+from schemas.alert import Alert, Priority, Tlp, parse_alert
 from schemas.errors import PolicyViolation, TransportError, UnknownKey
 
 log = structlog.get_logger("lali.outbound")
@@ -66,6 +66,16 @@ def resolve_recipients(
     return list(dict.fromkeys(to))
 
 
+NO_RESHARE = (Tlp.RED, Tlp.AMBER_STRICT)
+
+
+def check_may_forward(tlp: Tlp) -> None:
+    """TLP 2.0: RED is for the named recipients only, AMBER+STRICT for their own
+    organisation only; neither may be passed to another member."""
+    if tlp in NO_RESHARE:
+        raise PolicyViolation(f"TLP:{tlp.value} may not be re-shared beyond its recipients")
+
+
 class Outbound:
     def __init__(
         self,
@@ -103,6 +113,33 @@ class Outbound:
         seq = await self._publish_one(header.message_id)
         state = "queued" if seq is None else "published"
         return SendResult(header.message_id, tuple(recipients), state, seq)
+
+    async def forward(self, message_id: str, to: Sequence[str]) -> SendResult:
+        """Re-share a received alert as our own, referencing the original; refused (and
+        audited) when its handling code forbids it."""
+        row = await self.db.fetchone("SELECT alert FROM inbox WHERE message_id = ?", (message_id,))
+        if row is None:
+            raise PolicyViolation(f"no alert {message_id} in the inbox")
+        original = parse_alert(str(row[0]))
+        try:
+            check_may_forward(original.tlp)
+        except PolicyViolation as exc:
+            async with self.db.transaction() as tx:
+                await tx.audit(
+                    "refused",
+                    message_id=message_id,
+                    peer=",".join(to),
+                    topic=original.topic.value,
+                    reason="tlp_forward",
+                    detail=json.dumps({"tlp": original.tlp.value}),
+                )
+            log.warning("forward_refused", message_id=message_id, tlp=original.tlp.value)
+            raise exc
+        references = [*original.references, message_id][-50:]
+        alert = parse_alert(
+            original.model_copy(update={"references": references}).model_dump_json()
+        )
+        return await self.submit(alert, to)
 
     async def _commit(
         self, header: Header, envelope: bytes, recipients: list[str], now: datetime

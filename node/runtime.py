@@ -153,6 +153,14 @@ class Node:
             self._wake_outbox.set()
         return result
 
+    async def forward(self, message_id: str, to: Sequence[str]) -> SendResult:
+        """Re-share a received alert (TLP permitting) as a new alert from us."""
+        if self.state is not State.RUNNING:
+            raise RuntimeError(f"node is {self.state.value}; cannot forward")
+        result = await self.outbound.forward(message_id, to)
+        self._wake_outbox.set()
+        return result
+
     async def _run(self) -> None:
         try:
             await self._consume()

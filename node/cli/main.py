@@ -24,6 +24,7 @@ app.add_typer(schemas_app, name="schemas")
 app.command("send")(node_cmd.send)
 app.command("inbox")(node_cmd.inbox)
 app.command("status")(node_cmd.status)
+app.command("forward")(node_cmd.forward)
 
 
 @app.callback()

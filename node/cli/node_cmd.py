@@ -1,6 +1,7 @@
 """``lali node run``, ``lali send`` and ``lali inbox``: running a node and using it."""
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
@@ -189,3 +190,38 @@ def status(
         raise typer.Exit(1)
     for row in rows:
         typer.echo(f"{row.recipient}  {row.state:<10} {row.at or ''}")
+
+
+def forward(
+    message_id: Annotated[str, typer.Argument(help="id of an alert in our inbox")],
+    config: Config,
+    to: Annotated[str, typer.Option(help="comma-separated member codes, or 'all'")],
+    passphrase_file: PassFile = None,
+) -> None:
+    """Re-share a received alert with other members, as a new alert from this node that
+    references the original. TLP:RED and TLP:AMBER+STRICT are refused (and audited).
+
+    Example: lali forward --config node.toml --to VU,SB 01a227fe-65f6-75e2-9c4c-e63a029e2f83
+    """
+    try:
+        settings = NodeSettings.load(config)
+        recipients = [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
+        passphrase = read_passphrase(passphrase_file or settings.identity_passphrase_file)
+        result = asyncio.run(_forward(settings, message_id, recipients, passphrase))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    typer.echo(result.message_id)
+    typer.echo(f"{result.state}: forwarded to {', '.join(result.recipients)}", err=True)
+
+
+async def _forward(
+    settings: NodeSettings, message_id: str, to: list[str], passphrase: bytes | None
+) -> SendResult:
+    node = Node(settings, passphrase=passphrase, consume=False)
+    await node.start()
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(node.ready.wait(), 10)
+        return await node.forward(message_id, to)
+    finally:
+        await node.aclose()
