@@ -13,7 +13,7 @@ from datetime import datetime
 import nacl.public
 import nacl.signing
 
-from keys.directory import DirectoryKey, KeyUse, require_aware
+from keys.directory import Directory, DirectoryKey, KeyUse, require_aware
 from keys.ids import is_country_code, key_id
 
 MAX_ENCRYPTION_KEYS = 64
@@ -34,6 +34,9 @@ class Identity:
     code: str
     signing_key: nacl.signing.SigningKey = field(repr=False)
     encryption_keys: tuple[nacl.public.PrivateKey, ...] = field(repr=False)
+    # After a rotation: the previous signing key, used until the directory lists the
+    # new one (see ``for_directory``).
+    retired_signing_key: nacl.signing.SigningKey | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not is_country_code(self.code):
@@ -79,6 +82,38 @@ class Identity:
             if key_id(bytes(k.public_key)) == kid:
                 return k
         raise KeyError(kid)
+
+    def rotate(self) -> Identity:
+        """New signing and encryption keys; the old signing key is kept as retired (for
+        the overlap) and every old encryption key stays readable."""
+        keys = (nacl.public.PrivateKey.generate(), *self.encryption_keys)
+        return Identity(
+            self.code,
+            nacl.signing.SigningKey.generate(),
+            keys[:MAX_ENCRYPTION_KEYS],
+            retired_signing_key=self.signing_key,
+        )
+
+    def for_directory(self, directory: Directory, now: datetime) -> Identity:
+        """The keys to use now: those the directory lists as valid for us. Before the
+        hub has published a rotation, that is still the retired signing key and the
+        older encryption key; afterwards the new ones."""
+        member = directory.member(self.code)
+        listed = {k.kid for k in member.keys if k.valid_at(now) and not k.revoked_by(now)}
+        signing = self.signing_key
+        retired = self.retired_signing_key
+        if (
+            key_id(bytes(signing.verify_key)) not in listed
+            and retired is not None
+            and key_id(bytes(retired.verify_key)) in listed
+        ):
+            signing = retired
+        enc_listed = [k.kid for k in member.keys if k.use is KeyUse.ENCRYPT and k.kid in listed]
+        ordered = sorted(
+            self.encryption_keys,
+            key=lambda k: key_id(bytes(k.public_key)) not in enc_listed,
+        )  # stable: the newest listed key first
+        return Identity(self.code, signing, tuple(ordered), retired_signing_key=retired)
 
     def rotate_encryption_key(self) -> Identity:
         """A copy with a fresh current encryption key; the old ones stay readable."""

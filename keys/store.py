@@ -100,6 +100,7 @@ class _IdentityDoc(_Doc):
     code: Annotated[str, StringConstraints(max_length=8)]
     sign: _SignEntry
     enc: Annotated[list[_EncEntry], Field(min_length=1, max_length=MAX_ENCRYPTION_KEYS)]
+    sign_retired: _SignEntry | None = None
 
 
 class _RootDoc(_Doc):
@@ -132,6 +133,12 @@ def save_identity(
             _EncEntry(kid=key_id(bytes(k.public_key)), secret=_b64(bytes(k)))
             for k in identity.encryption_keys
         ],
+        sign_retired=None
+        if identity.retired_signing_key is None
+        else _SignEntry(
+            kid=key_id(bytes(identity.retired_signing_key.verify_key)),
+            seed=_b64(bytes(identity.retired_signing_key)),
+        ),
     )
     _save(path, doc, passphrase, overwrite=overwrite, kdf=kdf)
 
@@ -147,8 +154,9 @@ def load_identity(path: Path, passphrase: bytes | None = None) -> Identity:
         if key_id(bytes(private.public_key)) != entry.kid:
             raise _corrupted(path, "an encryption key id does not match its key")
         enc_keys.append(private)
+    retired = None if doc.sign_retired is None else _signing_key(doc.sign_retired, path)
     try:
-        return Identity(doc.code, signing_key, tuple(enc_keys))
+        return Identity(doc.code, signing_key, tuple(enc_keys), retired_signing_key=retired)
     except ValueError as exc:
         raise KeyFileError(f"key file holds an invalid identity: {exc}", path=str(path)) from None
 

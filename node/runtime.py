@@ -16,7 +16,7 @@ from types import TracebackType
 
 import structlog
 
-from keys import Identity, Role, load_identity
+from keys import Directory, Identity, Role, key_id, load_identity
 from node.audit import verify_file
 from node.config import NodeSettings
 from node.consumer import Consumer
@@ -88,9 +88,9 @@ class Node:
         if self.state is not State.NEW:
             raise RuntimeError(f"cannot start a node that is {self.state.value}")
         s = self.settings
-        self.identity = load_identity(s.identity, self._passphrase)
-        if self.identity.code != s.code:
-            raise ConfigError(f"key file {s.identity} is for {self.identity.code}, not {s.code}")
+        self._keys = load_identity(s.identity, self._passphrase)
+        if self._keys.code != s.code:
+            raise ConfigError(f"key file {s.identity} is for {self._keys.code}, not {s.code}")
         if s.database.exists():
             # Fail loudly on a damaged or edited log rather than append to it.
             await asyncio.to_thread(verify_file, s.database)
@@ -105,6 +105,7 @@ class Node:
             )
             await self.trust.load(self.clock())
             self._check_keys_held(self.clock())
+            self.identity = self._keys.for_directory(self.trust.directory, self.clock())
         except BaseException:
             await self.db.close()
             raise
@@ -129,6 +130,7 @@ class Node:
             wake_outbox=self._wake_outbox.set,
             receipt_listeners=self.receipt_listeners,
         )
+        self.trust.listeners.append(self._on_directory)
         self.state = State.RUNNING
         self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
         log.info("node_started", code=s.code, topics=len(s.topics))
@@ -137,13 +139,35 @@ class Node:
         """The directory's keys for us must be the ones in our key file; otherwise
         alerts sealed to us would be dropped as "not addressed" without a trace."""
         member = self.trust.directory.member(self.code)
-        held = set(self.identity.encryption_kids()) | {self.identity.sign_kid}
+        keys = self._keys
+        held = set(keys.encryption_kids()) | {keys.sign_kid}
+        if keys.retired_signing_key is not None:
+            held.add(key_id(bytes(keys.retired_signing_key.verify_key)))
         missing = [k.kid for k in member.keys if k.valid_at(now) and k.kid not in held]
         if missing:
             raise ConfigError(
                 f"the directory lists keys for {self.code} that {self.settings.identity}"
                 f" does not hold: {', '.join(missing)} (wrong key file, or lost keys?)"
             )
+
+    def _on_directory(self, directory: Directory) -> None:
+        self._tasks.append(asyncio.create_task(self._adopt_keys(directory)))
+
+    async def _adopt_keys(self, directory: Directory) -> None:
+        """After a key rotation (`lali keys rotate` rewrote the key file, the hub
+        published the new keys), sign and seal with whatever the directory lists."""
+        try:
+            self._keys = await asyncio.to_thread(
+                load_identity, self.settings.identity, self._passphrase
+            )
+        except LaliError as exc:
+            log.error("key_file_unreadable", reason=exc.reason, error=str(exc))
+        identity = self._keys.for_directory(directory, self.clock())
+        if (identity.sign_kid, identity.enc_kid) != (self.identity.sign_kid, self.identity.enc_kid):
+            log.info("keys_switched", sign_kid=identity.sign_kid, enc_kid=identity.enc_kid)
+        self.identity = identity
+        self.inbound.identity = self.outbound.identity = identity
+        self.receipts.me = self.witness.me = identity
 
     async def send(self, alert: Alert, to: Sequence[str]) -> SendResult:
         if self.state is not State.RUNNING:

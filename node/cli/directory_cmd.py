@@ -77,8 +77,12 @@ def add(
     public: Annotated[Path, typer.Option(help="JSON from `lali keys export-public`")],
     name: Annotated[str, typer.Option(help="display name, e.g. 'Samoa'")],
     role: Annotated[Role, typer.Option(help="member or hub")] = Role.MEMBER,
+    overlap_days: Annotated[
+        int, typer.Option(help="after a rotation, keep the old keys valid this long")
+    ] = 7,
 ) -> None:
-    """Add a member (or replace its keys) in the draft.
+    """Add a member, or after `lali keys rotate` add its new keys (the old ones stay
+    valid for the overlap, so messages in flight still verify and open).
 
     Example: lali directory add --draft directory.draft.json --public ws.pub.json --name Samoa
     """
@@ -93,8 +97,19 @@ def add(
         raise typer.BadParameter(f"{public}: {exc}") from exc
     except LaliError as exc:
         raise fail(exc) from exc
+    previous = [m for m in doc["members"] if m["code"] == member.code]
     members = [m for m in doc["members"] if m["code"] != member.code]
-    members.append(member.model_dump(mode="json"))
+    entry = member.model_dump(mode="json")
+    if previous:
+        new_kids = {k.kid for k in keys}
+        ends = datetime.now(UTC) + timedelta(days=overlap_days)
+        for old in previous[0]["keys"]:
+            if old["kid"] not in new_kids:
+                not_after = min(datetime.fromisoformat(old["not_after"]), ends)
+                entry["keys"].append({**old, "not_after": not_after.isoformat()})
+        if entry.get("nats_nkey") is None:
+            entry["nats_nkey"] = previous[0].get("nats_nkey")
+    members.append(entry)
     doc["members"] = sorted(members, key=lambda m: m["code"])
     _write_draft(draft, doc)
     typer.echo(f"{member.code} ({name}, {role.value}) in {draft}: {len(members)} members")

@@ -105,3 +105,32 @@ def show(
     typer.echo(f"  signing key id     {identity.sign_kid}")
     for kid in identity.encryption_kids():
         typer.echo(f"  encryption key id  {kid}")
+
+
+@app.command("rotate")
+def rotate(
+    key_file: Annotated[Path, typer.Argument(help="identity key file (rewritten in place)")],
+    public_out: Annotated[Path, typer.Option(help="new public keys for the hub")],
+    valid_days: Annotated[int, typer.Option(help="validity of the new keys")] = 365,
+    passphrase_file: PassFile = None,
+) -> None:
+    """Rotate this member's signing and encryption keys, with overlap.
+
+    The node keeps signing with the old key and sealing to the old encryption key until
+    the hub publishes a directory with the new ones (`lali directory add --public ...`
+    keeps the old keys valid for an overlap); old encryption keys stay in the file, so
+    alerts sealed to them can still be read.
+
+    Example: lali keys rotate /etc/lali/ws.key --public-out ws-rotated.pub.json
+    """
+    try:
+        passphrase = read_passphrase(passphrase_file)
+        identity = load_identity(key_file, passphrase).rotate()
+        save_identity(key_file, identity, passphrase, overwrite=True)
+    except LaliError as exc:
+        raise fail(exc) from exc
+    public_out.write_text(_public_json(identity, valid_days) + "\n", encoding="utf-8")
+    typer.echo(
+        f"rotated {key_file}: signing key {identity.sign_kid}, encryption key"
+        f" {identity.enc_kid}; send {public_out} to the hub"
+    )

@@ -406,3 +406,19 @@ def test_kdf_params_are_bounded() -> None:
         KdfParams(argon2id.OPSLIMIT_MIN - 1, argon2id.MEMLIMIT_MIN)
     with pytest.raises(ValueError):
         KdfParams(argon2id.OPSLIMIT_MIN, argon2id.MEMLIMIT_SENSITIVE + 1)
+
+
+def test_rotated_identity_keeps_its_retired_key_through_the_file(tmp_path: Path) -> None:
+    from keys import load_identity as _load
+    from keys import save_identity as _save
+
+    first = Identity.generate("WS")
+    rotated = first.rotate()
+    assert rotated.sign_kid != first.sign_kid and rotated.enc_kid != first.enc_kid
+    assert rotated.encryption_kids()[1] == first.enc_kid  # old key still held
+    path = tmp_path / "ws.key"
+    _save(path, rotated)
+    again = _load(path)
+    assert again.retired_signing_key is not None
+    assert bytes(again.retired_signing_key) == bytes(first.signing_key)
+    assert again.encryption_kids() == rotated.encryption_kids()
