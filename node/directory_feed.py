@@ -37,10 +37,11 @@ async def follow_directory(
     trust: Trust,
     clock: Callable[[], datetime],
     stopping: asyncio.Event,
+    replicas: int = 1,
 ) -> None:
     """Node side: apply every directory published, until ``stopping`` is set."""
     try:
-        await transport.ensure_kv(BUCKET)  # the hub's job; members may lack the right
+        await transport.ensure_kv(BUCKET, replicas)  # the hub's job; members may not
     except LaliError as exc:
         log.debug("directory_bucket_not_created", reason=exc.reason, error=str(exc))
     while not stopping.is_set():

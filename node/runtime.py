@@ -217,7 +217,13 @@ class Node:
         self._tasks.append(asyncio.create_task(self._checkpointer(), name=f"ckpt-{s.code}"))
         self._tasks.append(
             asyncio.create_task(
-                follow_directory(self.transport, self.trust, self.clock, self._stopping),
+                follow_directory(
+                    self.transport,
+                    self.trust,
+                    self.clock,
+                    self._stopping,
+                    replicas=s.stream_replicas,
+                ),
                 name=f"directory-{s.code}",
             )
         )
@@ -316,7 +322,12 @@ class Node:
         done, _ = await asyncio.wait([consumer], timeout=FETCH_WAIT_S + 15.0)
         if not done:
             consumer.cancel()  # still safe: every message is settled only after commit
-        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        done, pending = await asyncio.wait(self._tasks, timeout=15.0)
+        for task in pending:  # a task that ignores cancellation must not hold us here
+            log.error("node_task_stuck", task=task.get_name())
+        results = [t.exception() if not t.cancelled() else None for t in done]
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("node_task_failed", error=f"{type(result).__name__}: {result}")
@@ -324,8 +335,9 @@ class Node:
             if self.consume:
                 await self.checkpoint()  # the last head we reached, for the witnesses
             if self.transport.connected.is_set():
-                with contextlib.suppress(LaliError):
-                    await self.outbound.flush()
+                # Bounded: whatever is left stays queued for the next start.
+                with contextlib.suppress(LaliError, TimeoutError):
+                    await asyncio.wait_for(self.outbound.flush(), 15.0)
         finally:
             try:
                 await self.transport.close()

@@ -27,6 +27,8 @@ from schemas.errors import TransportError
 
 log = structlog.get_logger("lali.transport")
 
+CLOSE_STEP_S = 6.0
+
 
 @contextmanager
 def _nats_errors(action: str) -> Iterator[None]:
@@ -137,7 +139,8 @@ class Transport:
 
         with _nats_errors(f"connecting to {o.url}"):
             self._nc = await nats.connect(
-                servers=[o.url],
+                # Several servers (a cluster) may be listed, comma-separated.
+                servers=[u.strip() for u in o.url.split(",") if u.strip()],
                 name=o.name,
                 inbox_prefix=o.inbox_prefix,
                 # nats-py gives up after 60 attempts by default; a satellite link
@@ -233,7 +236,10 @@ class Transport:
                     yield bytes(entry.value)
         finally:
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-                await asyncio.shield(watcher.stop())  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(
+                    asyncio.shield(watcher.stop()),  # type: ignore[no-untyped-call]
+                    CLOSE_STEP_S,
+                )
 
     async def last_message(self, stream: str, subject: str) -> bytes | None:
         """The newest message on ``subject`` in ``stream``, or None if there is none."""
@@ -315,11 +321,15 @@ class Transport:
         self.connected.clear()
         if nc is None or nc.is_closed:
             return
+        # Every step is bounded: closing must never hang on a half-dead connection.
         try:
             if sub is not None:
-                await asyncio.shield(sub.unsubscribe())
-            await asyncio.shield(nc.flush(timeout=5))
+                await asyncio.wait_for(asyncio.shield(sub.unsubscribe()), CLOSE_STEP_S)
+            await asyncio.wait_for(asyncio.shield(nc.flush(timeout=5)), CLOSE_STEP_S)
         except (TimeoutError, nats.errors.Error) as exc:
             log.warning("nats_flush_failed", error=f"{type(exc).__name__}: {exc}")
         finally:
-            await asyncio.shield(nc.close())
+            try:
+                await asyncio.wait_for(asyncio.shield(nc.close()), CLOSE_STEP_S)
+            except TimeoutError:
+                log.warning("nats_close_timed_out")
