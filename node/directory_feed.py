@@ -46,9 +46,14 @@ async def follow_directory(
         log.debug("directory_bucket_not_created", reason=exc.reason, error=str(exc))
     while not stopping.is_set():
         try:
-            async for data in transport.kv_watch(BUCKET, KEY):
+            seen = await trust.feed_revision()
+            async for revision, data in transport.kv_watch(BUCKET, KEY):
+                if revision <= seen:
+                    continue  # the feed replays its history; judged before
                 if await trust.accept_remote(data, clock()):
                     log.info("directory_updated", version=trust.directory.version)
+                await trust.set_feed_revision(revision)
+                seen = revision
         except LaliError as exc:
             # No bucket yet (the hub has not published one), or the link is down.
             log.debug("directory_feed_unavailable", reason=exc.reason, error=str(exc))

@@ -224,16 +224,17 @@ class Transport:
             kv = await self.nc.jetstream().key_value(bucket)
             return int(await kv.put(key, value))
 
-    async def kv_watch(self, bucket: str, key: str) -> AsyncIterator[bytes]:
-        """Yield the current value of ``key`` and every later one."""
+    async def kv_watch(self, bucket: str, key: str) -> AsyncIterator[tuple[int, bytes]]:
+        """Yield every value of ``key`` the bucket still holds, oldest first, then each
+        new one (a node that slept through two root rotations must see both)."""
         js = self.nc.jetstream()
         with _nats_errors(f"watching {bucket}/{key}"):
             kv = await js.key_value(bucket)
-            watcher = await kv.watch(key)
+            watcher = await kv.watch(key, include_history=True)
         try:
             async for entry in watcher:
                 if entry is not None and entry.value:
-                    yield bytes(entry.value)
+                    yield int(entry.revision or 0), bytes(entry.value)
         finally:
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
                 await asyncio.wait_for(

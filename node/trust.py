@@ -152,6 +152,19 @@ class Trust:
             log.error("directory_refused", reason=exc.reason, error=str(exc))
             return False
 
+    async def feed_revision(self) -> int:
+        """The last revision of the live feed this node has judged."""
+        row = await self.db.fetchone("SELECT value FROM state WHERE key = 'feed_revision'")
+        return int(row[0]) if row else 0
+
+    async def set_feed_revision(self, revision: int) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO state (key, value) VALUES ('feed_revision', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(revision),),
+            )
+
     async def accept_remote(self, data: bytes, now: datetime) -> bool:
         """A directory from the live feed: verify, switch, and keep it on disk so the
         next start loads it. A refused one is audited and the current one kept."""

@@ -180,3 +180,56 @@ async def test_node_follows_a_root_rotation_and_remembers_it(running: Running) -
         assert set(again.trust.trusted.keys) == {new_root.kid}
     finally:
         await again.aclose()
+
+
+async def test_node_asleep_through_two_root_rotations_follows_the_chain(
+    running: Running,
+) -> None:
+    import base64
+
+    from keys import RootEntry, RootKey
+    from node.config import NodeSettings
+    from node.runtime import Node
+
+    roots = [load_root_key(running.network.root_key), RootKey.generate(), RootKey.generate()]
+    now = datetime.now(UTC)
+    current = verify_directory(
+        running.network.directory.read_bytes(),
+        parse_root_keys([running.network.root_public_b64]),
+        now,
+    )
+
+    def entry(root: RootKey) -> RootEntry:
+        return RootEntry(kid=root.kid, public=base64.b64encode(bytes(root.verify_key)).decode())
+
+    def version(v: int, declares: RootKey, signers: list[RootKey]) -> bytes:
+        d = Directory(
+            version=v,
+            issued_at=now,
+            expires_at=now + timedelta(days=30),
+            members=current.members,
+            roots=[entry(declares)],
+            root_threshold=1,
+        )
+        return sign_directory(d, signers)
+
+    v1 = running.network.directory.read_bytes()
+    fj = running.nodes["FJ"]
+    await fj.aclose()  # FJ sleeps
+    hub = running.nodes["XH"].transport
+    await publish_directory(hub, version(2, roots[1], [roots[0], roots[1]]))  # 0 -> 1
+    await publish_directory(hub, version(3, roots[2], [roots[1], roots[2]]))  # 1 -> 2
+    awake = [running.nodes[c] for c in ("XH", "WS", "TO")]
+    await _until(lambda: all(n.trust.directory.version == 3 for n in awake))
+    # The nodes of this test share one directory file; FJ's own copy is still v1.
+    running.network.directory.write_bytes(v1)
+    woken = Node(NodeSettings.load(running.network.configs["FJ"]))
+    reached = asyncio.Event()
+    await woken.start()
+    woken.trust.listeners.append(lambda d: reached.set() if d.version == 3 else None)
+    try:
+        assert woken.trust.directory.version == 1  # it slept through both
+        await asyncio.wait_for(reached.wait(), 20)  # ...and follows v2, then v3
+        assert set(woken.trust.trusted.keys) == {roots[2].kid}
+    finally:
+        await woken.aclose()
