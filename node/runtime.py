@@ -191,6 +191,9 @@ class Node:
         except LaliError as exc:
             # E.g. the server refuses our stream or consumer: nothing will arrive, so
             # say so loudly and let the owner (``lali node run``) exit non-zero.
+            refusal = self.transport.last_refusal
+            if refusal:
+                exc = TransportError(f"{exc} (the server said: {refusal})", **exc.fields)
             self.failure = exc
             log.error("node_failed", reason=exc.reason, error=str(exc))
             self.failed.set()
@@ -245,9 +248,16 @@ class Node:
                 )
                 return
             except TransportError as exc:
-                if self._stopping.is_set():
+                refusal = self.transport.last_refusal or ""
+                if self._stopping.is_set() or "subscription to" in refusal.lower():
+                    # Refused even our own reply inbox: wrong credentials, not a wait.
                     raise
-                log.warning("waiting_for_stream", stream=s.stream, error=str(exc))
+                log.warning(
+                    "waiting_for_stream",
+                    stream=s.stream,
+                    error=str(exc),
+                    refused=self.transport.last_refusal,
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, 30.0)

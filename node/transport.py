@@ -101,6 +101,7 @@ class Transport:
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.reconnect_listeners: list[Callable[[], None]] = []
+        self.last_refusal: str | None = None
 
     def _tls(self) -> ssl.SSLContext | None:
         o = self.options
@@ -117,6 +118,9 @@ class Transport:
         async def on_error(exc: Exception) -> None:
             # A link down for days retries every few seconds: say it once a minute.
             text = f"{type(exc).__name__}: {exc}"
+            if "permissions violation" in text.lower():
+                # The server refused us: keep it, so a failing request can say why.
+                self.last_refusal = str(exc).strip()
             now = time.monotonic()
             if text == self._last_error and now - self._last_error_at < 60:
                 self._suppressed += 1

@@ -135,3 +135,24 @@ def test_a_member_without_an_nkey_is_refused(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="FJ"):
         render_nats_config(network.members.model_copy(update={"members": members}))
+
+
+async def test_node_with_another_members_credentials_fails_and_says_why(
+    generated: tuple[Network, NatsServer],
+) -> None:
+    import shutil
+
+    from node.config import NodeSettings
+    from node.runtime import Node
+
+    network, _ = generated
+    xh, _ = await start_node(network, "XH")  # creates the stream
+    shutil.copy(network.root / "FJ" / "nats.seed", network.root / "WS" / "nats.seed")
+    ws = Node(NodeSettings.load(network.configs["WS"]))  # WS, logged in as FJ
+    await ws.start()
+    try:
+        await asyncio.wait_for(ws.failed.wait(), 60)
+        assert ws.failure is not None
+        assert "permissions violation" in str(ws.failure).lower()
+    finally:
+        await asyncio.gather(ws.aclose(), xh.aclose())
