@@ -1,10 +1,10 @@
 """``lali node run``, ``lali send`` and ``lali inbox``: running a node and using it."""
 
 import asyncio
-import contextlib
 import json
 import signal
 import sqlite3
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,9 +114,13 @@ def send(
     )
 
 
-async def _send(
-    settings: NodeSettings, alert: Alert, to: list[str], passphrase: bytes | None
+async def _one_shot(
+    settings: NodeSettings,
+    passphrase: bytes | None,
+    act: Callable[[Node], Awaitable[SendResult]],
 ) -> SendResult:
+    """A send-only node for one command: the alert is committed either way; with the
+    link down after 10 s it stays queued for the running node to publish."""
     node = Node(settings, passphrase=passphrase, consume=False)
     await node.start()
     try:
@@ -124,9 +128,15 @@ async def _send(
             await asyncio.wait_for(node.ready.wait(), 10)
         except TimeoutError:
             log.warning("link_down_queueing", nats_url=settings.nats_url)
-        return await node.send(alert, to)
+        return await act(node)
     finally:
         await node.aclose()
+
+
+async def _send(
+    settings: NodeSettings, alert: Alert, to: list[str], passphrase: bytes | None
+) -> SendResult:
+    return await _one_shot(settings, passphrase, lambda node: node.send(alert, to))
 
 
 def inbox(
@@ -217,11 +227,4 @@ def forward(
 async def _forward(
     settings: NodeSettings, message_id: str, to: list[str], passphrase: bytes | None
 ) -> SendResult:
-    node = Node(settings, passphrase=passphrase, consume=False)
-    await node.start()
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(node.ready.wait(), 10)
-        return await node.forward(message_id, to)
-    finally:
-        await node.aclose()
+    return await _one_shot(settings, passphrase, lambda node: node.forward(message_id, to))
