@@ -30,7 +30,8 @@ test: lint typecheck pytest
 # The full fault suite: the receiver is SIGKILLed 20 times mid-stream, the link is cut
 # for 90 s; prints a table (make test runs the same tests with 3 kills and a 5 s cut).
 faults: $(STAMP)
-	LALI_FAULT_KILLS=20 LALI_LINK_CUT_S=90 $(BIN)/pytest tests/faults -p no:cacheprovider $(PYTEST_ARGS)
+	LALI_FAULT_KILLS=20 LALI_LINK_CUT_S=90 $(BIN)/pytest tests/faults \
+		tests/integration/test_cluster.py -p no:cacheprovider $(PYTEST_ARGS)
 
 # A million mutated envelopes through open(): only declared error types may come out.
 fuzz: $(STAMP)

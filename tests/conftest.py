@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from faultkit import TABLE, Table
 
 from keys import Role
 from node.natsserver import NatsServer
@@ -41,3 +42,22 @@ def network(tmp_path: Path, nats_server: NatsServer) -> Network:
         datetime.now(UTC),
         extra_config={"outbox_retry_s": 0.5},
     )
+
+
+@pytest.fixture
+def table() -> Table:
+    """The fault table: tests that inject a fault add a row (sent, delivered, lost,
+    duplicated); it is printed at the end of the run."""
+    return TABLE
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TABLE.rows:
+        return
+    tr = terminalreporter
+    tr.section("fault suite")
+    tr.write_line(f"{'fault':<52} {'sent':>6} {'delivered':>9} {'lost':>5} {'duplicated':>10}")
+    for r in TABLE.rows:
+        tr.write_line(f"{r.fault:<52} {r.sent:>6} {r.delivered:>9} {r.lost:>5} {r.duplicated:>10}")
+    for note in TABLE.notes:
+        tr.write_line(note)

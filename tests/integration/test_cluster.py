@@ -29,6 +29,7 @@ from typing import Any
 import nats
 import nkeys
 import pytest
+from faultkit import Table
 from nats.aio.client import Client
 from nats.js.api import StreamConfig, StreamSource
 from nodekit import Watcher, accepted, start_node
@@ -600,7 +601,7 @@ TOPICS = (Topic.MARITIME, Topic.ASYLUM, Topic.DRUG_SMUGGLING, Topic.PEOPLE_SMUGG
 
 
 async def test_killing_the_stream_leader_loses_and_duplicates_nothing(
-    hub_cluster: HubCluster, nodes: Nodes
+    hub_cluster: HubCluster, nodes: Nodes, table: Table
 ) -> None:
     c = hub_cluster
     await start(c, nodes, "XH")  # on hub-1; creates the R3 stream
@@ -645,6 +646,8 @@ async def test_killing_the_stream_leader_loses_and_duplicates_nothing(
         # once (FJ's "received" entries): nothing lost, nothing doubled.
         ws_sent = audit_ids(ws.settings.database, "sent")
         fj_received = audit_ids(fj.settings.database, "received")
+        row = table.add("stream leader SIGKILLed in a 3-server cluster", set(ws_sent), fj_received)
+        assert (row.lost, row.duplicated) == (0, 0)
         assert sorted(ws_sent) == sorted(sent)
         assert sorted(fj_received) == sorted(sent)
         accepted_once = [
@@ -883,7 +886,7 @@ async def test_leaf_and_hub_source_each_other_exactly_once_across_a_link_cut(
 
 
 async def test_samoa_keeps_sending_through_its_leaf_while_the_link_is_down(
-    hub_cluster: HubCluster, country_leaf: CountryLeaf, nodes: Nodes
+    hub_cluster: HubCluster, country_leaf: CountryLeaf, nodes: Nodes, table: Table
 ) -> None:
     c, leaf = hub_cluster, country_leaf
     await link_streams(c, leaf, nodes)
@@ -918,5 +921,11 @@ async def test_samoa_keeps_sending_through_its_leaf_while_the_link_is_down(
         await fj_watcher.wait(accepted(result.message_id), timeout=DEADLINE_S)
 
     sent = [first.message_id, *(r.message_id for r in during)]
+    row = table.add(
+        "leaf-hub link cut, sending through the leaf",
+        set(sent),
+        audit_ids(fj.settings.database, "received"),
+    )
+    assert (row.lost, row.duplicated) == (0, 0)
     assert sorted(audit_ids(ws.settings.database, "sent")) == sorted(sent)
     assert sorted(audit_ids(fj.settings.database, "received")) == sorted(sent)
