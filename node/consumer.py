@@ -21,12 +21,27 @@ from node.receipts import ReceiptDecision, ReceiptIntake
 from node.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
 from node.transport import Delivery, Transport
 from node.trust import Trust
+from node.wire import LABEL
 from node.witness import Witness
 from schemas.errors import LaliError, TransportError
 
 log = structlog.get_logger("lali.consumer")
 
 PROGRESS_EVERY_S = 5.0  # how often a draining backlog is reported
+
+
+_PRIORITY_OFFSET = len(LABEL) + 3  # the header's priority byte (docs/wire-format.md)
+
+
+def priority_hint(delivery: Delivery) -> int:
+    """The claimed priority of an alert, read from the unverified header: used only to
+    order work, never to decide anything. Receipts and checkpoints come after alerts."""
+    data = delivery.data
+    if is_receipt_subject(delivery.subject) or is_checkpoint_subject(delivery.subject):
+        return 3
+    if len(data) > _PRIORITY_OFFSET and data[: len(LABEL)] == LABEL:
+        return min(data[_PRIORITY_OFFSET], 3)
+    return 3
 
 
 def nak_delay(num_delivered: int) -> float:
@@ -62,6 +77,9 @@ class Consumer:
                 break
 
     async def _handle_batch(self, batch: list[Delivery]) -> None:
+        # Within what one fetch brought (a backlog arrives in large batches), flash
+        # alerts go first, then urgent, then routine; ties keep the stream's order.
+        batch = sorted(batch, key=priority_hint)
         i = 0
         while i < len(batch):
             if self.stopping.is_set():

@@ -149,3 +149,18 @@ async def test_catch_up_reports_progress(running: Running, monkeypatch: pytest.M
     assert progress, "no progress reported while draining a backlog"
     assert all(e["remaining"] > 0 and e["rate_per_s"] >= 0 for e in progress)
     assert len(inbox_ids(fj.settings.database)) == len(ids)
+
+
+async def test_catch_up_takes_flash_alerts_first(running: Running) -> None:
+    from schemas.alert import Priority
+
+    await running.nodes["FJ"].aclose()
+    ws = running.nodes["WS"]
+    routine = [(await ws.send(sample_alert(Topic.MARITIME), ["FJ"])).message_id for _ in range(20)]
+    flash_alert = sample_alert(Topic.MARITIME).model_copy(update={"priority": Priority.FLASH})
+    flash = (await ws.send(flash_alert, ["FJ"])).message_id  # sent last
+    _, watcher = await restart(running, "FJ")
+    await watcher.wait(accepted(routine[-1]))
+    await watcher.wait(accepted(flash))
+    order = [d.message_id for d in watcher.decisions if d.outcome is Outcome.ACCEPTED]
+    assert order.index(flash) < order.index(routine[0])  # first out of the backlog
