@@ -58,6 +58,9 @@ class NodeSettings(BaseSettings):
     max_deliver: int = Field(default=10, ge=1)
     outbox_retry_s: float = Field(default=5.0, gt=0)
     checkpoint_interval_s: float = Field(default=300.0, gt=0)
+    priority_catch_up: bool = Field(
+        default=True, description="work each fetched batch flash-first (else stream order)"
+    )
 
     @field_validator("root_keys")
     @classmethod

@@ -79,7 +79,8 @@ class Consumer:
     async def _handle_batch(self, batch: list[Delivery]) -> None:
         # Within what one fetch brought (a backlog arrives in large batches), flash
         # alerts go first, then urgent, then routine; ties keep the stream's order.
-        batch = sorted(batch, key=priority_hint)
+        if self.settings.priority_catch_up:
+            batch = sorted(batch, key=priority_hint)
         i = 0
         while i < len(batch):
             if self.stopping.is_set():

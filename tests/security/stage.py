@@ -162,7 +162,11 @@ class Target:
 
 
 async def _start(network: Network, watcher: Watcher, *, consume: bool) -> Node:
-    node = Node(NodeSettings.load(network.configs["FJ"]), consume=consume)
+    # The attack table checks decisions in stream order, so no flash-first reordering.
+    settings = NodeSettings.load(network.configs["FJ"]).model_copy(
+        update={"priority_catch_up": False}
+    )
+    node = Node(settings, consume=consume)
     await node.start()
     # Listen before the consumer task first runs: a backlog is processed at once.
     node.inbound.listeners.append(watcher)
