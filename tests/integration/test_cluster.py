@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import stat
@@ -32,6 +31,7 @@ import pytest
 from faultkit import Table
 from nats.aio.client import Client
 from nats.js.api import StreamConfig, StreamSource
+from natskit import example_nkey, new_user_nkey
 from nodekit import Watcher, accepted, start_node
 from testkit import sample_alert
 
@@ -81,17 +81,6 @@ def authorization_block(text: str) -> str:
     return match.group(0)
 
 
-def example_nkey(text: str, code: str) -> str:
-    """The example public key of the user whose first permission is ``code``'s subject."""
-    match = re.search(
-        r'nkey: "(U[A-Z2-7]{55})"\s+permissions: \{\s+publish: \{\s+allow: \[\s+'
-        + re.escape(f'"lali.alert.*.{code}"'),
-        text,
-    )
-    assert match, f"no user block for {code}"
-    return match.group(1)
-
-
 def labelled_nkey(text: str, label: str) -> str:
     """The example public key of the user introduced by the comment ``# <label>:``."""
     match = re.search(
@@ -113,13 +102,6 @@ def member_block(text: str, code: str) -> str:
     )
     assert match, f"no user block for {code}"
     return match.group(0)
-
-
-def new_user_nkey() -> tuple[bytes, str]:
-    """A fresh NATS user nkey: (seed, public key)."""
-    seed = bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
-    public = nkeys.from_seed(bytearray(seed)).public_key.decode("ascii")
-    return seed, public
 
 
 def public_key(seed_file: Path) -> str:

@@ -5,7 +5,6 @@ only as itself and reaches only its own consumer)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import stat
@@ -18,9 +17,9 @@ from pathlib import Path
 
 import nats
 import nats.errors
-import nkeys
 import pytest
 from nats.aio.client import Client
+from natskit import example_nkey, new_user_nkey
 from nodekit import accepted, start_node
 from testkit import sample_alert
 
@@ -134,24 +133,6 @@ def test_single_conf_tls_block_is_valid_once_enabled(tmp_path: Path) -> None:
 
 
 # --- nats/single.conf: the permissions, on a running server ---------------------------
-
-
-def new_user_nkey() -> tuple[bytes, str]:
-    """A fresh NATS user nkey: (seed, public key), as `nk -gen user -pubout` makes."""
-    seed = bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
-    public = nkeys.from_seed(bytearray(seed)).public_key.decode("ascii")
-    return seed, public
-
-
-def example_nkey(text: str, code: str) -> str:
-    """The example public key of the user whose first permission is ``code``'s subject."""
-    match = re.search(
-        r'nkey: "(U[A-Z2-7]{55})"\s+permissions: \{\s+publish: \{\s+allow: \[\s+'
-        + re.escape(f'"lali.alert.*.{code}"'),
-        text,
-    )
-    assert match, f"no user block for {code} in single.conf"
-    return match.group(1)
 
 
 @dataclass
