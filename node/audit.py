@@ -10,22 +10,11 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from node.chain import ChainHead, Entry, StoredEntry, verify_chain
 from schemas.errors import AuditChainBroken, StorageError
-
-
-class Kind(StrEnum):
-    SENT = "sent"
-    RECEIVED = "received"
-    REJECTED = "rejected"
-    HANDLED = "handled"
-    DIRECTORY = "directory"
-    NODE = "node"
-
 
 _COLUMNS = "seq, at, kind, message_id, peer, topic, reason, detail, envelope, prev, hash"
 

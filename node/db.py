@@ -134,7 +134,11 @@ class Tx:
         detail: str | None = None,
         envelope: bytes | None = None,
     ) -> StoredEntry:
-        """Append one audit entry, chained to the head, in this transaction."""
+        """Append one audit entry, chained to the head, in this transaction.
+
+        Kinds: ``sent``, ``received``, ``rejected`` (with ``reason``), ``receipt``,
+        ``expired``, ``refused`` (a local request a rule forbade), ``directory``.
+        """
         head = await self.fetchone("SELECT count, head FROM audit_head WHERE id = 1")
         if head is None:
             raise StorageError("audit head row is missing")
