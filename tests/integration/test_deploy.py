@@ -242,9 +242,14 @@ async def test_single_conf_members_publish_only_as_themselves(
             nodes.append((await start_node(secured.network, code))[0])
         fj, fj_watcher = await start_node(secured.network, "FJ")
         nodes.append(fj)
+        receipt_back = asyncio.Event()
+        nodes[1].receipt_listeners.append(
+            lambda d: receipt_back.set() if d.outcome == "recorded" else None
+        )
         result = await nodes[1].send(sample_alert(Topic.MARITIME), ["FJ"])
         assert result.state == "published"
         await fj_watcher.wait(accepted(result.message_id))
+        await asyncio.wait_for(receipt_back.wait(), 20)  # FJ's receipt is in the stream
 
         # 3. WS cannot publish as FJ, nor pull from or ack on FJ's consumer.
         for subject in (
