@@ -14,7 +14,6 @@ import json
 import re
 import socket
 import stat
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +30,7 @@ import pytest
 from faultkit import Table
 from nats.aio.client import Client
 from nats.js.api import StreamConfig, StreamSource
-from natskit import example_nkey, new_user_nkey
+from natskit import example_nkey, nats_config_test, new_user_nkey, replace_once
 from nodekit import Watcher, accepted, start_node
 from testkit import sample_alert
 
@@ -39,7 +38,7 @@ from keys import Role
 from node.audit import list_entries
 from node.directory_feed import publish_directory
 from node.inbound import Outcome
-from node.natsserver import NatsServer, nats_server_binary
+from node.natsserver import NatsServer
 from node.provision import MemberSpec, Network, provision
 from node.receipts import ReceiptDecision
 from node.runtime import Node
@@ -63,12 +62,6 @@ MEMBERS = [
 ]
 STREAM = "LALI_ALERTS"
 DEADLINE_S = 30.0  # for polls of the servers' own state (cluster formation)
-
-
-def replace_once(text: str, old: str, new: str) -> str:
-    """Replace ``old`` exactly once, so that a test edit cannot silently miss."""
-    assert text.count(old) == 1, f"expected exactly one {old!r} in the file"
-    return text.replace(old, new)
 
 
 def hub_conf(n: int) -> Path:
@@ -117,16 +110,6 @@ def free_ports(count: int) -> list[int]:
         for sock in socks:
             sock.bind(("127.0.0.1", 0))
         return [sock.getsockname()[1] for sock in socks]
-
-
-def nats_config_test(conf: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(nats_server_binary()), "-c", str(conf), "-t"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 # --- the files themselves ---------------------------------------------------------------

@@ -19,13 +19,13 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client
-from natskit import example_nkey, new_user_nkey
+from natskit import example_nkey, nats_config_test, new_user_nkey, replace_once
 from nodekit import accepted, start_node
 from testkit import sample_alert
 
 from keys import Role
 from node.config import NodeSettings
-from node.natsserver import NatsServer, nats_server_binary
+from node.natsserver import NatsServer
 from node.provision import MemberSpec, Network, provision
 from node.runtime import Node
 from node.trust import parse_root_keys
@@ -35,12 +35,6 @@ from schemas.errors import ConfigError, TransportError
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SINGLE = DEPLOY / "nats" / "single.conf"
 CODES = ("XH", "WS", "FJ", "TO")
-
-
-def replace_once(text: str, old: str, new: str) -> str:
-    """Replace ``old`` exactly once, so that a test edit cannot silently miss."""
-    assert text.count(old) == 1, f"expected exactly one {old!r} in the file"
-    return text.replace(old, new)
 
 
 # --- node.example.toml ----------------------------------------------------------------
@@ -70,16 +64,6 @@ def test_node_example_root_key_placeholder_fails_closed() -> None:
 
 
 # --- nats/single.conf: the server's own configuration check ---------------------------
-
-
-def nats_config_test(conf: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(nats_server_binary()), "-c", str(conf), "-t"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_single_conf_passes_the_server_config_check(tmp_path: Path) -> None:
