@@ -80,11 +80,11 @@ class HandlerSpec:
 class Hit:
     """A watch-list match raised on an alert (the payload of an item of kind ``hit``)."""
 
-    hit_id: int
     list_entry: str  # the watch-list entry's id, as the operator wrote it
     entity: Literal["person", "document", "vessel"]
     score: float  # 0..100; 100 is an exact identifier match
     fields: tuple[str, ...]  # which fields matched, e.g. ("name", "date_of_birth")
+    hit_id: int = 0  # assigned by the runner when the hit is recorded
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,7 +131,7 @@ class Item:
 
 
 AuditWriter = Callable[[str, Mapping[str, Any]], Awaitable[None]]
-HitRaiser = Callable[[Hit], Awaitable[None]]
+HitRaiser = Callable[[Hit], Awaitable[Hit]]
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,9 @@ class Context:
 
     ``audit(action, detail)`` appends an audit entry of kind ``handler_action`` for this
     item and instance (detail must not contain alert content: identifiers of what was
-    done only). ``raise_hit(hit)`` records a watch-list hit and routes it to the handlers
-    whose routes match items of kind ``hit``.
+    done only). ``raise_hit(hit)`` records a watch-list hit (once per alert, entry and
+    entity, so raising it again on a retry is harmless), routes it to the handlers whose
+    routes match items of kind ``hit``, and returns it with its ``hit_id``.
     """
 
     code: str  # this node's member code
