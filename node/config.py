@@ -10,9 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from node.handlers.config import InstanceConfig, RouteConfig
 from node.transport import ConnectOptions
 from schemas.alert import Topic
 from schemas.errors import ConfigError
@@ -61,6 +62,12 @@ class NodeSettings(BaseSettings):
     priority_catch_up: bool = Field(
         default=True, description="work each fetched batch flash-first (else stream order)"
     )
+    handlers: dict[str, InstanceConfig] = Field(
+        default_factory=dict, description="handler instances (docs/handlers.md)"
+    )
+    routes: list[RouteConfig] = Field(default_factory=list, description="which alerts go where")
+    # Where the file was: relative paths in handler settings are resolved against it.
+    _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @field_validator("root_keys")
     @classmethod
@@ -68,6 +75,18 @@ class NodeSettings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("root key listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _routes_name_handlers(self) -> NodeSettings:
+        for route in self.routes:
+            unknown = [h for h in route.handlers if h not in self.handlers]
+            if unknown:
+                raise ValueError(f"route {route.name!r} names unknown handlers: {unknown}")
+        return self
+
+    @property
+    def config_dir(self) -> Path:
+        return self._config_dir
 
     def connect_options(self, role: str = "node", *, one_shot: bool = False) -> ConnectOptions:
         """How this member connects to NATS (its own inbox prefix and credentials)."""
@@ -108,7 +127,9 @@ class NodeSettings(BaseSettings):
             if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
                 data[name] = str(base / data[name])
         try:
-            return cls(**data)
+            settings = cls(**data)
+            settings._config_dir = base
+            return settings
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()

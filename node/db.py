@@ -92,6 +92,34 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (member, count)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS handler_jobs (     -- work for handler instances (node/handlers)
+    id         INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL,                 -- the inbox alert this work is about
+    kind       TEXT NOT NULL,                 -- 'alert', or 'hit' (a watch-list hit on it)
+    hit_id     INTEGER NOT NULL DEFAULT 0,
+    instance   TEXT NOT NULL,
+    route      TEXT NOT NULL,
+    priority   INTEGER NOT NULL,              -- wire code: flash (0) first
+    state      TEXT NOT NULL DEFAULT 'pending',  -- pending | done | failed
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    TEXT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (message_id, kind, hit_id, instance)
+);
+CREATE INDEX IF NOT EXISTS handler_jobs_due ON handler_jobs(instance, state, priority, id);
+CREATE TABLE IF NOT EXISTS hits (              -- watch-list hits raised by handlers
+    id         INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    instance   TEXT NOT NULL,
+    list_entry TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    score      REAL NOT NULL,
+    fields     TEXT NOT NULL,                 -- JSON list of the fields that matched
+    raised_at  TEXT NOT NULL,
+    UNIQUE (message_id, instance, list_entry, entity)
+);
 """
 
 
@@ -122,6 +150,10 @@ class Tx:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
     async def audit(
         self,
         kind: str,
@@ -137,7 +169,9 @@ class Tx:
         """Append one audit entry, chained to the head, in this transaction.
 
         Kinds: ``sent``, ``received``, ``rejected`` (with ``reason``), ``receipt``,
-        ``expired``, ``refused`` (a local request a rule forbade), ``directory``.
+        ``expired``, ``refused`` (a local request a rule forbade), ``directory``; from
+        the handlers: ``handler_refused``, ``handled``, ``handler_error``,
+        ``handler_failed``, ``handler_retry``, ``handler_action``, ``hit``.
         """
         head = await self.fetchone("SELECT count, head FROM audit_head WHERE id = 1")
         if head is None:

@@ -21,6 +21,7 @@ import structlog
 from keys import Identity
 from node.db import Database, utc_now_text
 from node.envelope import Opened, decrypt_verified, verify
+from node.handlers.jobs import Router
 from node.receipts import queue_receipt
 from node.subjects import parse_alert_subject
 from node.trust import Trust
@@ -88,6 +89,9 @@ class Inbound:
         self.clock = clock
         self.counts: Counter[str] = Counter()
         self.listeners: list[Listener] = []
+        # Handler work is queued in the same transaction as the alert (node/handlers).
+        self.router: Router | None = None
+        self.on_queued: Callable[[list[str]], None] | None = None
 
     async def process(
         self,
@@ -204,6 +208,18 @@ class Inbound:
             )
             # The receipt leaves through the outbox, so it survives a link cut too.
             await queue_receipt(tx, h, self.identity, now)
+            queued: list[str] = []
+            if self.router is not None:
+                queued = await self.router.enqueue(
+                    tx,
+                    kind="alert",
+                    message_id=h.message_id,
+                    sender=h.sender,
+                    alert=opened.alert,
+                    now=now,
+                )
+        if queued and self.on_queued is not None:
+            self.on_queued(queued)
         log.info(
             "alert_received",
             message_id=h.message_id,

@@ -22,6 +22,8 @@ from node.config import NodeSettings
 from node.consumer import Consumer
 from node.db import Database
 from node.directory_feed import follow_directory
+from node.handlers.base import HandlerEnv
+from node.handlers.runner import HandlerRunner, build_instances
 from node.inbound import Inbound
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
@@ -73,6 +75,7 @@ class Node:
         self.failure: LaliError | None = None
         self.receipt_listeners: list[Callable[[ReceiptDecision], None]] = []
         self.durable = f"node-{settings.code}"
+        self.handlers: HandlerRunner | None = None
         self.identity: Identity
         self.db: Database
         self.trust: Trust
@@ -106,6 +109,8 @@ class Node:
             await self.trust.load(self.clock())
             self._check_keys_held(self.clock())
             self.identity = self._keys.for_directory(self.trust.directory, self.clock())
+            # Bad handler configuration stops the start here, before anything runs.
+            self.handlers = self._handler_runner() if self.consume else None
         except BaseException:
             await self.db.close()
             raise
@@ -114,6 +119,9 @@ class Node:
         self.transport.reconnect_listeners.append(self._wake_outbox.set)
         self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
         self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
+        if self.handlers is not None:
+            self.inbound.router = self.handlers.router
+            self.inbound.on_queued = self.handlers.wake
         self.receipts = ReceiptIntake(self.identity, self.trust, self.db, self.clock)
         self.witness = Witness(self.identity, self.trust, self.db, self.clock)
         self.consumer = Consumer(
@@ -131,9 +139,35 @@ class Node:
             receipt_listeners=self.receipt_listeners,
         )
         self.trust.listeners.append(self._on_directory)
+        if self.handlers is not None:
+            # Pending handler work resumes at once, whether or not the link is up.
+            try:
+                await self.handlers.start()
+            except BaseException:
+                await self.handlers.stop()
+                await self.db.close()
+                raise
         self.state = State.RUNNING
         self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
         log.info("node_started", code=s.code, topics=len(s.topics))
+
+    def _handler_runner(self) -> HandlerRunner | None:
+        s = self.settings
+        if not s.handlers and not s.routes:
+            return None
+        env = HandlerEnv(
+            code=s.code,
+            config_dir=s.config_dir,
+            state_dir=s.database.parent / f"{s.database.stem}-handlers",
+        )
+        return HandlerRunner(
+            code=s.code,
+            db=self.db,
+            routes=list(s.routes),
+            instances=build_instances(s.handlers),
+            env=env,
+            clock=self.clock,
+        )
 
     def _check_keys_held(self, now: datetime) -> None:
         """The directory's keys for us must be the ones in our key file; otherwise
@@ -342,6 +376,8 @@ class Node:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("node_task_failed", error=f"{type(result).__name__}: {result}")
         try:
+            if self.handlers is not None:
+                await self.handlers.stop()  # an interrupted job stays pending
             if self.consume:
                 await self.checkpoint()  # the last head we reached, for the witnesses
             if self.transport.connected.is_set():
