@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from node import logs
-from node.cli import audit_cmd, deploy_cmd, directory_cmd, handlers_cmd, keys_cmd, node_cmd
+from node.cli import (
+    audit_cmd,
+    deploy_cmd,
+    directory_cmd,
+    handlers_cmd,
+    keys_cmd,
+    node_cmd,
+    watchlist_cmd,
+)
 
 app = typer.Typer(
     help="Lali: secure, federated alert exchange for Pacific border agencies.",
@@ -20,6 +28,7 @@ app.add_typer(node_cmd.app, name="node")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(deploy_cmd.app, name="deploy")
 app.add_typer(handlers_cmd.app, name="handlers")
+app.add_typer(watchlist_cmd.app, name="watchlist")
 schemas_app = typer.Typer(help="The wire contract: JSON Schema files.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.command("send")(node_cmd.send)

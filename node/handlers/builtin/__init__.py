@@ -1,0 +1,1 @@
+"""The built-in handler types: watchlist, exec, webhook, spool and stix."""

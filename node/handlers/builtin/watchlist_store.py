@@ -1,0 +1,267 @@
+"""Watch-list files: CSV (what operators keep) and SQLite (what ``lali watchlist import``
+writes). Library errors are translated here: a file that is missing or is not a watch
+list is a :class:`ConfigError`; ``OSError`` and ``sqlite3.Error`` are a
+:class:`StorageError`.
+
+A bad row never stops a load: it is reported as a :class:`BadRow` (line number and
+which field is wrong, never the value) and the good rows are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from node.handlers.builtin.watchlist_core import Entry
+from schemas.errors import ConfigError, StorageError
+
+__all__ = [
+    "CSV_COLUMNS",
+    "BadRow",
+    "Loaded",
+    "entry_from_fields",
+    "load",
+    "read_csv",
+    "read_sqlite",
+    "write_sqlite",
+]
+
+CSV_COLUMNS = (
+    "id",
+    "kind",
+    "family_name",
+    "given_names",
+    "aliases",
+    "date_of_birth",
+    "document_number",
+    "issuing_state",
+    "imo",
+    "mmsi",
+    "call_sign",
+    "note",
+)
+"""The CSV header (any order; only ``id`` and ``kind`` are required columns)."""
+ALIAS_SEPARATOR = ";"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+FORMAT, VERSION = "lali-watchlist", "1"
+PROGRESS_EVERY = 1000
+
+Progress = Callable[[int], None]  # called with the number of rows read so far
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int  # the CSV line the row ends on (for SQLite: the line it was imported from)
+    error: str  # the field and what is wrong with it; never the value
+
+
+@dataclass(frozen=True)
+class Loaded:
+    rows: list[tuple[int, Entry]]  # (line, entry)
+    bad_rows: list[BadRow]
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [entry for _, entry in self.rows]
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def entry_from_fields(fields: Mapping[str, object]) -> Entry:
+    """An :class:`Entry` from one row; empty cells are absent, ``aliases`` may be a
+    ``;``-separated string. Raises ``ValueError`` naming the fields, not the values."""
+    data: dict[str, object] = {}
+    for key, value in fields.items():
+        if isinstance(value, str):
+            value = value.strip()
+        if value not in ("", None, []):
+            data[key] = value
+    aliases = data.get("aliases")
+    if isinstance(aliases, str):
+        data["aliases"] = [a.strip() for a in aliases.split(ALIAS_SEPARATOR) if a.strip()]
+    try:
+        return Entry.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_describe(exc)) from None
+
+
+class _Rows:
+    """Collects good and bad rows; refuses a second use of an id."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.rows: list[tuple[int, Entry]] = []
+        self.bad: list[BadRow] = []
+        self._first_line: dict[str, int] = {}
+        self._progress = progress
+
+    def add(self, line: int, fields: Mapping[str, object]) -> None:
+        try:
+            entry = entry_from_fields(fields)
+        except ValueError as exc:
+            self.bad.append(BadRow(line, str(exc)))
+        else:
+            first = self._first_line.setdefault(entry.id, line)
+            if first != line:
+                self.bad.append(BadRow(line, f"id: already used on line {first}"))
+            else:
+                self.rows.append((line, entry))
+        done = len(self.rows) + len(self.bad)
+        if self._progress is not None and done % PROGRESS_EVERY == 0:
+            self._progress(done)
+
+    def loaded(self) -> Loaded:
+        if self._progress is not None:
+            self._progress(len(self.rows) + len(self.bad))
+        return Loaded(self.rows, self.bad)
+
+
+def _check_header(path: Path, header: list[str] | None) -> None:
+    if not header:
+        raise ConfigError(f"{path}: empty file, expected the header {','.join(CSV_COLUMNS)}")
+    unknown = sorted(set(header) - set(CSV_COLUMNS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown column(s) {', '.join(unknown)}")
+    if len(set(header)) != len(header):
+        raise ConfigError(f"{path}: a column appears twice in the header")
+    missing = [c for c in ("id", "kind") if c not in header]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+
+
+def read_csv(path: Path, progress: Progress | None = None) -> Loaded:
+    """Read a CSV watch list (UTF-8, a byte-order mark is allowed)."""
+    rows = _Rows(progress)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, restkey="\x00extra")
+            _check_header(path, list(reader.fieldnames or []))
+            for record in reader:
+                if "\x00extra" in record:
+                    rows.bad.append(BadRow(reader.line_num, "more cells than the header"))
+                    continue
+                rows.add(reader.line_num, record)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"watch list {path} not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: not readable as CSV: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot read watch list {path}: {exc.strerror}") from exc
+    return rows.loaded()
+
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries (
+    line INTEGER NOT NULL,
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('person', 'document', 'vessel')),
+    family_name TEXT, given_names TEXT, aliases TEXT NOT NULL DEFAULT '[]',
+    date_of_birth TEXT, document_number TEXT, issuing_state TEXT,
+    imo TEXT, mmsi TEXT, call_sign TEXT, note TEXT
+);
+"""
+
+
+def _sqlite_row(line: int, entry: Entry) -> tuple[object, ...]:
+    data = entry.model_dump(mode="json")
+    data["aliases"] = json.dumps(data["aliases"])
+    return (line, *(data[c] for c in CSV_COLUMNS))
+
+
+def write_sqlite(
+    path: Path, rows: Iterable[tuple[int, Entry]], *, source: str, imported_at: datetime
+) -> int:
+    """Write a SQLite watch list atomically (a temporary file beside ``path``, fsync,
+    rename), mode 0600. Returns the number of entries written."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with contextlib.closing(sqlite3.connect(tmp)) as db:
+            db.executescript(_SCHEMA)
+            placeholders = ",".join("?" * (len(CSV_COLUMNS) + 1))
+            columns = ",".join(("line", *CSV_COLUMNS))
+            db.executemany(
+                f"INSERT INTO entries ({columns}) VALUES ({placeholders})",  # noqa: S608
+                (_sqlite_row(line, entry) for line, entry in rows),
+            )
+            (count,) = db.execute("SELECT count(*) FROM entries").fetchone()
+            meta = {"format": FORMAT, "version": VERSION, "source": source}
+            meta |= {"imported_at": imported_at.isoformat(), "entries": str(count)}
+            db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            db.commit()
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (OSError, sqlite3.Error) as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write watch list {path}: {exc}") from exc
+    return int(count)
+
+
+def _sqlite_records(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Row]:
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path}: not a Lali watch list") from exc
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ConfigError(f"{path}: not a Lali watch list of version {VERSION}")
+    yield from db.execute(f"SELECT line, {','.join(CSV_COLUMNS)} FROM entries ORDER BY line")  # noqa: S608
+
+
+def read_sqlite(path: Path, progress: Progress | None = None) -> Loaded:
+    """Read a SQLite watch list, validating every row again (it may have been edited)."""
+    rows = _Rows(progress)
+    try:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            db.row_factory = sqlite3.Row
+            for record in _sqlite_records(db, path):
+                fields = dict(record)
+                line = int(fields.pop("line"))
+                try:
+                    fields["aliases"] = json.loads(fields["aliases"] or "[]")
+                except ValueError:
+                    rows.bad.append(BadRow(line, "aliases: not a JSON list"))
+                    continue
+                rows.add(line, fields)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read watch list {path}: {exc}") from exc
+    return rows.loaded()
+
+
+def load(path: Path, progress: Progress | None = None) -> Loaded:
+    """Read a watch list, SQLite or CSV by its first bytes (not its name)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"watch list {path} not found") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot read watch list {path}: {exc.strerror}") from exc
+    return read_sqlite(path, progress) if head == SQLITE_MAGIC else read_csv(path, progress)
