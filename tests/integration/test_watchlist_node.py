@@ -73,6 +73,10 @@ match = {{ on = "hit" }}
     fj = NodeProcess(config, tmp_path / "fj.log")
     fj.start()
     ws, _ = await start_node(network, "WS")
+    log = tmp_path / "fj.log"
+    await asyncio.to_thread(
+        wait_until, lambda: b'"node_ready"' in log.read_bytes(), 60, "FJ's node to be ready"
+    )
     try:
         passport = (await ws.send(sample_alert(Topic.IDENTITY_FRAUD), ["FJ"])).message_id
         # Names a listed vessel (IMO, call sign) and a listed person spelt differently.
