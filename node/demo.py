@@ -59,6 +59,8 @@ class Tracker:
     expected_receipts: int = 0
     rejected: int = 0
     receipts: int = 0  # receipts recorded by senders
+    checks_expected: int = 0  # watch-list checks at the watching member
+    checks: int = 0
     armed: bool = False  # set once every expected decision has been registered
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -77,13 +79,35 @@ class Tracker:
             self.receipts += 1
         self.check()
 
+    def on_job(self, instance: str, message_id: str, kind: str, state: str) -> None:
+        if instance == "watch" and state in ("done", "failed"):
+            self.checks += 1
+        self.check()
+
     def check(self) -> None:
         receipts_back = self.receipts >= self.expected_receipts
-        if self.armed and self.expected <= self.seen and receipts_back:
+        checked = self.checks >= self.checks_expected
+        if self.armed and self.expected <= self.seen and receipts_back and checked:
             self.done.set()
 
 
 EXAMPLES = Path(schemas.__file__).resolve().parent / "examples" / "valid"
+WATCHLIST = Path(__file__).resolve().parents[1] / "deploy" / "watchlist.example.csv"
+WATCHER = "TO"  # the member whose node checks inbound alerts against a watch list
+
+
+def add_watchlist(config: Path) -> bool:
+    """Give one member the sample watch list and the ``watchlist`` handler."""
+    if not WATCHLIST.exists():  # installed without the repository's deploy/ folder
+        return False
+    (config.parent / "watchlist.csv").write_bytes(WATCHLIST.read_bytes())
+    with config.open("a", encoding="utf-8") as f:
+        f.write(
+            '\n[handlers.watch]\ntype = "watchlist"\nmax_tlp = "RED"\n'
+            'settings = { path = "watchlist.csv" }\n'
+            '[[routes]]\nname = "check-everything"\nhandlers = ["watch"]\n'
+        )
+    return True
 
 
 def sample_alerts(now: datetime) -> dict[Topic, Alert]:
@@ -117,6 +141,7 @@ async def _run(root: Path, out: Callable[[str], None], timeout: float) -> int:
     await asyncio.to_thread(server.start)
     try:
         write_node_configs(network, server.url)
+        add_watchlist(network.configs[WATCHER])
         return await _run_network(network, server.url, out, timeout)
     finally:
         await asyncio.to_thread(server.stop)
@@ -136,6 +161,8 @@ async def _run_network(
         await node.start()
         node.inbound.listeners.append(tracker.listener(code))
         node.receipt_listeners.append(tracker.on_receipt)
+        if node.handlers is not None:
+            node.handlers.listeners.append(tracker.on_job)
     try:
         await asyncio.wait_for(asyncio.gather(*(n.ready.wait() for n in nodes.values())), timeout)
         samples = sample_alerts(now)
@@ -148,6 +175,8 @@ async def _run_network(
             others = [c for c in codes if c != sender and c not in result.recipients]
             for code in result.recipients:
                 tracker.expected.add((result.message_id, code, Outcome.ACCEPTED))
+            if WATCHER in result.recipients and nodes[WATCHER].handlers is not None:
+                tracker.checks_expected += 1
             for code in others:
                 tracker.expected.add((result.message_id, code, Outcome.NOT_ADDRESSED))
             shown = ", ".join(result.recipients)
@@ -167,6 +196,7 @@ async def _run_network(
                 out(f"  MISSING: {code} never saw {mid} as {outcome.value}")
         verified = sum(1 for key in tracker.seen if key[2] is Outcome.ACCEPTED)
         out(f"  signed delivery receipts back at the senders: {tracker.receipts}/{delivered}")
+        hits = await watchlist_hits(nodes[WATCHER], out)
     finally:
         await asyncio.gather(*(node.aclose() for node in nodes.values()))
     audit_ok = True
@@ -179,12 +209,28 @@ async def _run_network(
             out(f"  audit {code}: FAILED: {exc}")
     ok = (
         audit_ok
+        and (hits > 0 or nodes[WATCHER].handlers is None)
         and verified == delivered
         and tracker.receipts == delivered
         and tracker.rejected == 0
     )
     out(
         f"demo: sent={sent} delivered={delivered} verified={verified} "
-        f"rejected={tracker.rejected} audit={'ok' if audit_ok else 'FAILED'}"
+        f"rejected={tracker.rejected} watchlist_hits={hits} audit={'ok' if audit_ok else 'FAILED'}"
     )
     return 0 if ok else 1
+
+
+async def watchlist_hits(node: Node, out: Callable[[str], None]) -> int:
+    """Print the automated watch-list hits (entry ids and scores only, no content)."""
+    if node.handlers is None:
+        out("  watch list: not configured (deploy/watchlist.example.csv not found)")
+        return 0
+    rows = await node.db.fetchall(
+        "SELECT h.message_id, h.list_entry, h.entity, h.score, i.sender, i.topic FROM hits h"
+        " JOIN inbox i ON i.message_id = h.message_id ORDER BY h.id"
+    )
+    out(f"  automated watch-list hits at {node.code}: {len(rows)}")
+    for r in rows:
+        out(f"    {r[5]:<20} from {r[4]}: {r[2]:<8} matches {r[1]} (score {r[3]:.0f})")
+    return len(rows)

@@ -16,7 +16,9 @@ from node.demo import run_demo
 
 pytestmark = pytest.mark.integration
 
-SUMMARY = re.compile(r"^demo: sent=(\d+) delivered=(\d+) verified=(\d+) rejected=0 audit=ok$")
+SUMMARY = re.compile(
+    r"^demo: sent=(\d+) delivered=(\d+) verified=(\d+) rejected=0 watchlist_hits=(\d+) audit=ok$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +30,10 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert asyncio.run(run_demo(root, lines.append, timeout=60)) == 0, "\n".join(lines)
     match = SUMMARY.match(lines[-1])
     assert match, lines[-1]
-    sent, delivered, verified = map(int, match.groups())
+    sent, delivered, verified, hits = map(int, match.groups())
     assert sent >= 8 and delivered == verified and delivered > sent
+    assert hits >= 1  # the watch list at TO raised at least one automated hit
+    assert any("matches WL-D-0001" in line for line in lines)  # the listed passport
     assert any("cannot read it (not addressed)" in line for line in lines)
     return root
 
