@@ -23,9 +23,17 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise StorageError(f"no audit database at {path}", path=str(path))
     try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open {path}: {exc}", path=str(path)) from exc
+    # A damaged file can yield text that is not UTF-8 (in integrity_check's report, or
+    # in a column): decode it with replacement so the damage is reported, not a crash.
+    conn.text_factory = _lenient_text
+    return conn
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _stored(row: tuple[Any, ...]) -> StoredEntry:

@@ -131,7 +131,7 @@ def utc_now_text(now: datetime | None = None) -> str:
 def _storage_errors(action: str, path: Path) -> Iterator[None]:
     try:
         yield
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # the latter: a damaged file
         raise StorageError(f"{action} failed: {exc}", path=str(path)) from exc
 
 

@@ -76,6 +76,9 @@ def test_triggers_refuse_edits_through_sqlite(demo_dir: Path, tmp_path: Path) ->
         (["UPDATE audit SET peer = 'ZZ' WHERE seq = 3"], 3),
         (["UPDATE audit SET envelope = x'00' WHERE seq = 2"], 2),
         (["DELETE FROM audit WHERE seq = 2"], 2),
+        # Damage that leaves bytes that are not UTF-8 in a text column: a clear
+        # failure, not a UnicodeDecodeError (found by the corrupted-database fault test).
+        (["UPDATE audit SET kind = CAST(X'B3FF' AS TEXT) WHERE seq = 2"], 2),
         (["DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)"], None),
         (
             [
@@ -86,7 +89,7 @@ def test_triggers_refuse_edits_through_sqlite(demo_dir: Path, tmp_path: Path) ->
             2,
         ),
     ],
-    ids=["edit-peer", "edit-envelope", "delete-middle", "delete-last", "swap"],
+    ids=["edit-peer", "edit-envelope", "delete-middle", "not-utf8", "delete-last", "swap"],
 )
 def test_audit_verify_fails_after_tampering(
     demo_dir: Path, tmp_path: Path, sql: list[str], seq: int | None
