@@ -76,7 +76,7 @@ def verify_file(path: Path, checkpoints: Sequence[ChainHead] = ()) -> VerifyResu
                 raise StorageError("the audit head record is missing", path=str(path))
             known = ChainHead(int(head_row[0]), bytes(head_row[1]))
             head = verify_chain(_iter_entries(conn), known, *checkpoints)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # the latter: damaged text
             raise StorageError(f"reading {path} failed: {exc}", path=str(path)) from exc
     if head.count != known.count:
         raise AuditChainBroken(
