@@ -62,6 +62,12 @@ class NodeSettings(BaseSettings):
     priority_catch_up: bool = Field(
         default=True, description="work each fetched batch flash-first (else stream order)"
     )
+    heartbeat_interval_s: float = Field(
+        default=30.0, ge=1.0, le=3600.0, description="seconds between heartbeats to the hub"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Prometheus endpoint on 127.0.0.1 (off)"
+    )
     handlers: dict[str, InstanceConfig] = Field(
         default_factory=dict, description="handler instances (docs/handlers.md)"
     )

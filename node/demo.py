@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import schemas
 from keys import Role
@@ -29,6 +30,9 @@ from node.receipts import ReceiptDecision
 from node.runtime import Node
 from schemas.alert import Alert, Topic, parse_alert
 from schemas.errors import LaliError
+
+if TYPE_CHECKING:
+    from node.hub.demo import DemoConsole
 
 HUB = MemberSpec("XH", "Pacific Transnational Crime Coordination Centre (hub)", Role.HUB)
 MEMBERS = [
@@ -48,6 +52,8 @@ PLAN: list[tuple[Topic, str, list[str]]] = [
     (Topic.ASYLUM, "FJ", ["XH", "WS"]),
     (Topic.BULLETIN, "XH", ["all"]),
 ]
+# With --serve: Fiji reports the passport Samoa reported, so the hub links the two.
+SERVE_PLAN: list[tuple[Topic, str, list[str]]] = [(Topic.IDENTITY_FRAUD, "FJ", ["XH", "TO"])]
 
 
 @dataclass
@@ -123,15 +129,21 @@ def sample_alerts(now: datetime) -> dict[Topic, Alert]:
 
 
 async def run_demo(
-    data_dir: Path | None, out: Callable[[str], None] = print, timeout: float = 60.0
+    data_dir: Path | None,
+    out: Callable[[str], None] = print,
+    timeout: float = 60.0,
+    serve: DemoConsole | None = None,
 ) -> int:
+    """``serve``: also run the hub console, and keep the network up until it stops."""
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="lali-demo-") as tmp:
-            return await _run(Path(tmp), out, timeout)
-    return await _run(data_dir, out, timeout)
+            return await _run(Path(tmp), out, timeout, serve)
+    return await _run(data_dir, out, timeout, serve)
 
 
-async def _run(root: Path, out: Callable[[str], None], timeout: float) -> int:
+async def _run(
+    root: Path, out: Callable[[str], None], timeout: float, serve: DemoConsole | None = None
+) -> int:
     # Keys and directory first: the server's permissions are generated from the
     # directory (one nkey user per member, its own subjects only), as in production.
     network = provision_keys(root, MEMBERS, datetime.now(UTC), valid_for=timedelta(days=30))
@@ -140,15 +152,19 @@ async def _run(root: Path, out: Callable[[str], None], timeout: float) -> int:
     server = NatsServer(root / "nats", config_file=conf)
     await asyncio.to_thread(server.start)
     try:
-        write_node_configs(network, server.url)
+        write_node_configs(network, server.url, serve.node_config if serve else None)
         add_watchlist(network.configs[WATCHER])
-        return await _run_network(network, server.url, out, timeout)
+        return await _run_network(network, server.url, out, timeout, serve)
     finally:
         await asyncio.to_thread(server.stop)
 
 
 async def _run_network(
-    network: Network, url: str, out: Callable[[str], None], timeout: float
+    network: Network,
+    url: str,
+    out: Callable[[str], None],
+    timeout: float,
+    serve: DemoConsole | None = None,
 ) -> int:
     now = datetime.now(UTC)
     root = network.root
@@ -167,7 +183,9 @@ async def _run_network(
         await asyncio.wait_for(asyncio.gather(*(n.ready.wait() for n in nodes.values())), timeout)
         samples = sample_alerts(now)
         sent = delivered = 0
-        for topic, sender, to in PLAN:
+        if serve is not None:
+            await serve.start(nodes["XH"], network, out)
+        for topic, sender, to in PLAN + (SERVE_PLAN if serve is not None else []):
             alert = samples[topic]
             result = await nodes[sender].send(alert, to)
             sent += 1
@@ -197,7 +215,11 @@ async def _run_network(
         verified = sum(1 for key in tracker.seen if key[2] is Outcome.ACCEPTED)
         out(f"  signed delivery receipts back at the senders: {tracker.receipts}/{delivered}")
         hits = await watchlist_hits(nodes[WATCHER], out)
+        if serve is not None:
+            await serve.wait(out)
     finally:
+        if serve is not None:
+            await serve.close()
         await asyncio.gather(*(node.aclose() for node in nodes.values()))
     audit_ok = True
     for code, path in network.configs.items():

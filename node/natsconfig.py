@@ -56,14 +56,31 @@ def member_permissions(code: str, role: Role, stream: str) -> dict[str, list[str
         f"$JS.API.CONSUMER.INFO.{kv}.>",
         f"$JS.API.CONSUMER.DELETE.{kv}.>",
         f"$JS.FC.{kv}.>",
+        f"lali.heartbeat.{code}",
     ]
+    subscribe = [f"_INBOX_{code}.>"]
     if role is Role.HUB:  # the hub creates the stream and publishes the directory
         publish += [
             f"$JS.API.STREAM.CREATE.{stream}",
             f"$JS.API.STREAM.CREATE.{kv}",
             f"$KV.{DIRECTORY_BUCKET}.current",
         ]
-    return {"publish": publish, "subscribe": [f"_INBOX_{code}.>"]}
+        publish += hub_watch_permissions(code, stream)
+        subscribe.append("lali.heartbeat.*")
+    return {"publish": publish, "subscribe": subscribe}
+
+
+def hub_watch_permissions(code: str, stream: str) -> list[str]:
+    """The hub's console: its own metadata consumer (``watch-<CODE>``, clear headers
+    only) and read access to every member's consumer state (lag)."""
+    watch = f"watch-{code}"
+    return [
+        f"$JS.API.CONSUMER.CREATE.{stream}.{watch}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.{watch}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{watch}",
+        f"$JS.ACK.{stream}.{watch}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.*",
+    ]
 
 
 def render_nats_config(

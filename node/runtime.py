@@ -24,7 +24,9 @@ from node.db import Database
 from node.directory_feed import follow_directory
 from node.handlers.base import HandlerEnv
 from node.handlers.runner import HandlerRunner, build_instances
+from node.heartbeat import run_heartbeats
 from node.inbound import Inbound
+from node.metrics import HANDLER_FAILURES, serve_metrics
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
 from node.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
@@ -167,6 +169,7 @@ class Node:
             instances=build_instances(s.handlers),
             env=env,
             clock=self.clock,
+            on_failure=lambda instance: HANDLER_FAILURES.labels(instance).inc(),
         )
 
     def _check_keys_held(self, now: datetime) -> None:
@@ -252,6 +255,9 @@ class Node:
         )
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
         self._tasks.append(asyncio.create_task(self._checkpointer(), name=f"ckpt-{s.code}"))
+        self._tasks.append(asyncio.create_task(self._heartbeats(), name=f"beat-{s.code}"))
+        if s.metrics_port is not None:
+            self._tasks.append(asyncio.create_task(serve_metrics(self), name=f"metrics-{s.code}"))
         self._tasks.append(
             asyncio.create_task(
                 follow_directory(
@@ -309,6 +315,16 @@ class Node:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.checkpoint_interval_s)
             await self.checkpoint()
+
+    async def _heartbeats(self) -> None:
+        await run_heartbeats(
+            self.transport,
+            self.db,
+            lambda: self.identity,  # follows key rotation
+            self.clock,
+            self.settings.heartbeat_interval_s,
+            self._stopping,
+        )
 
     async def checkpoint(self) -> None:
         try:

@@ -18,6 +18,21 @@ STREAM_SUBJECTS = [
 ]
 
 
+HEARTBEAT_PREFIX = "lali.heartbeat"  # core NATS only: not in the stream
+
+
+def heartbeat_subject(member: str) -> str:
+    return f"{HEARTBEAT_PREFIX}.{member}"
+
+
+def heartbeat_member(subject: str) -> str | None:
+    """The member code a heartbeat subject names, or None if it is not one."""
+    parts = subject.split(".")
+    if len(parts) != 3 or f"{parts[0]}.{parts[1]}" != HEARTBEAT_PREFIX:
+        return None
+    return parts[2]
+
+
 def checkpoint_subject(member: str) -> str:
     return f"{CHECKPOINT_PREFIX}.{member}"
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import nats
 import nats.errors
@@ -59,6 +61,19 @@ class ConnectOptions:
     # A one-shot command (audit verify, directory publish) fails fast when the server
     # cannot be reached; a node retries for ever.
     one_shot: bool = False
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    """A durable consumer's position, from JetStream consumer info."""
+
+    pending: int  # in the stream, matching its filter, not yet delivered
+    ack_pending: int  # delivered, not yet acknowledged
+    redelivered: int
+    delivered_seq: int  # last stream sequence delivered
+
+
+_SUB_PENDING = 1024
 
 
 @dataclass(frozen=True)
@@ -256,6 +271,38 @@ class Transport:
                 return None
         return bytes(msg.data or b"")
 
+    async def publish_core(self, subject: str, data: bytes) -> None:
+        """Fire-and-forget on core NATS (not stored): heartbeats."""
+        with _nats_errors(f"publishing on {subject}"):
+            await self.nc.publish(subject, data)
+
+    async def subscribe(
+        self, subject: str, handler: Callable[[str, bytes], Awaitable[None]]
+    ) -> None:
+        """Core NATS subscription; ``handler(subject, data)`` runs for each message in
+        turn, at most ``_SUB_PENDING`` waiting (the rest are dropped by the client)."""
+
+        async def on_msg(msg: Msg) -> None:
+            await handler(msg.subject, bytes(msg.data or b""))
+
+        with _nats_errors(f"subscribing to {subject}"):
+            await self.nc.subscribe(subject, cb=on_msg, pending_msgs_limit=_SUB_PENDING)
+
+    async def consumer_state(self, stream: str, durable: str) -> ConsumerState | None:
+        """How far behind a durable consumer is (None if it does not exist yet)."""
+        with _nats_errors(f"reading consumer {durable}"):
+            try:
+                info = await self.nc.jetstream().consumer_info(stream, durable)
+            except nats.js.errors.NotFoundError:
+                return None
+        delivered = info.delivered.stream_seq if info.delivered else None
+        return ConsumerState(
+            pending=int(info.num_pending or 0),
+            ack_pending=int(info.num_ack_pending or 0),
+            redelivered=int(info.num_redelivered or 0),
+            delivered_seq=int(delivered or 0),
+        )
+
     async def pending(self, stream: str, durable: str) -> int:
         """Messages in the stream not yet delivered to this consumer."""
         with _nats_errors(f"reading consumer {durable}"):
@@ -316,6 +363,26 @@ class Transport:
                 )
                 for m in msgs
             ]
+
+    async def jetstream_api(
+        self, request: str, payload: dict[str, Any] | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """One JetStream API request (``$JS.API.<request>``) and its JSON answer as the
+        server sent it, so that a stream configuration read and written back keeps every
+        field the server knows (the link sidecar, node/linkresync.py)."""
+        body = json.dumps(payload).encode() if payload is not None else b""
+        with _nats_errors(f"JetStream request {request}"):
+            msg = await self.nc.request(f"$JS.API.{request}", body, timeout=timeout)
+        answer: dict[str, Any] = json.loads(msg.data or b"{}")
+        error = answer.get("error")
+        if error:
+            raise TransportError(
+                f"JetStream request {request} refused by the server: "
+                f"{error.get('description', error)}",
+                code=error.get("code"),
+                err_code=error.get("err_code"),
+            )
+        return answer
 
     async def close(self) -> None:
         """Flush our acks and close. Not ``drain()``: a pull subscription with messages

@@ -13,9 +13,11 @@ from node.cli import (
     directory_cmd,
     handlers_cmd,
     keys_cmd,
+    link_cmd,
     node_cmd,
     watchlist_cmd,
 )
+from node.hub import cli as hub_cli
 
 app = typer.Typer(
     help="Lali: secure, federated alert exchange for Pacific border agencies.",
@@ -27,8 +29,10 @@ app.add_typer(directory_cmd.app, name="directory")
 app.add_typer(node_cmd.app, name="node")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(deploy_cmd.app, name="deploy")
+app.add_typer(hub_cli.app, name="hub")
 app.add_typer(handlers_cmd.app, name="handlers")
 app.add_typer(watchlist_cmd.app, name="watchlist")
+app.add_typer(link_cmd.app, name="link")
 schemas_app = typer.Typer(help="The wire contract: JSON Schema files.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.command("send")(node_cmd.send)
@@ -68,18 +72,24 @@ def demo(
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for deliveries")] = 60.0,
     verbose: Annotated[bool, typer.Option(help="show the nodes' info logs")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="also run the hub console; keep running until Ctrl-C")
+    ] = False,
+    console_port: Annotated[int, typer.Option(help="console port on 127.0.0.1")] = 8480,
 ) -> None:
     """Run a local network (hub, WS, FJ, TO) on an embedded nats-server, end to end.
 
-    Example: lali demo --data-dir ./demo-data
+    Example: lali demo --data-dir ./demo-data ; lali demo --serve (then open the console)
     """
     from node.demo import run_demo
+    from node.hub.demo import DemoConsole
 
     if not verbose:
         logs.configure(level="warning")
     if data_dir is not None:
         data_dir = data_dir.resolve()
-    raise typer.Exit(asyncio.run(run_demo(data_dir, typer.echo, timeout)))
+    console = DemoConsole(console_port) if serve else None
+    raise typer.Exit(asyncio.run(run_demo(data_dir, typer.echo, timeout, console)))
 
 
 def main() -> None:

@@ -1,0 +1,406 @@
+"""The operator's console: a small Starlette application, rendered on the server.
+
+Security, in the order a request meets it:
+
+1. Host check (``allowed_hosts``: no DNS rebinding onto the loopback console).
+2. Session: a random id in an HttpOnly, SameSite=Strict cookie (Secure with TLS),
+   looked up server-side; idle and absolute expiry. Login issues a fresh id.
+3. Every POST carries the session's CSRF token (and, if the browser sends one, an
+   Origin equal to ours); bodies are capped and parsed here, url-encoded only.
+4. Output: Jinja2 with autoescaping on for everything; no inline script or style, so
+   the Content-Security-Policy forbids both. Live updates fetch server-rendered,
+   escaped fragments; event payloads carry ids and kinds, never content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from node.hub import views
+from node.hub.auth import LoginThrottle, PasswordFile, Session, Sessions, csrf_ok
+from node.hub.bulletin import Draft
+from schemas.alert import Priority, Tlp
+from schemas.errors import LaliError
+
+log = structlog.get_logger("lali.hub.console")
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "lali_session"
+MAX_FORM = 256 * 1024
+PAGES = ("network", "traffic", "alerts", "correlations", "bulletins", "audit")
+# Which live events refresh which page.
+LIVE = {
+    "network": "heartbeat status lag checkpoint",
+    "traffic": "traffic",
+    "alerts": "alert link",
+    "correlations": "link",
+    "bulletins": "bulletin receipt traffic link alert",
+    "audit": "checkpoint heartbeat audit",
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none';"
+    " object-src 'none'"
+)
+HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    # Not "no-referrer": with it Chromium sends "Origin: null" on our own forms.
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityHeaders:
+    """Adds the headers above to every response (streaming ones too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in HEADERS if k not in names]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class Forbidden(Exception):
+    pass
+
+
+class FormTooLarge(Exception):
+    pass
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """A url-encoded body, at most MAX_FORM bytes."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise Forbidden("forms only")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise FormTooLarge
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=2000)
+
+
+def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    values = form.get(name)
+    return values[0] if values else default
+
+
+class Console:
+    def __init__(
+        self,
+        hub: views.HubPort,
+        passwords: PasswordFile,
+        sessions: Sessions,
+        throttle: LoginThrottle,
+    ) -> None:
+        self.hub = hub
+        self.passwords = passwords
+        self.sessions = sessions
+        self.throttle = throttle
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        session: Session | None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        page = template.removesuffix(".html")
+        values = {
+            "hub": self.hub.code,
+            "page": page,
+            "pages": PAGES,
+            "live": LIVE.get(page, ""),
+            "user": session.user if session else None,
+            "must_change": bool(session and session.must_change),
+            "csrf": session.csrf if session else "",
+            **context,
+        }
+        if request.query_params.get("partial") == "1":
+            html = self.env.get_template(template).render(values)
+        else:
+            html = self.env.get_template("layout.html").render(values, content=template)
+        return HTMLResponse(html, status_code=status_code)
+
+    def session(self, request: Request) -> Session | None:
+        return self.sessions.get(request.cookies.get(COOKIE))
+
+    def set_cookie(self, response: Response, session: Session) -> None:
+        response.set_cookie(
+            COOKIE,
+            session.id,
+            httponly=True,
+            samesite="strict",
+            secure=self.hub.settings.cookie_secure,
+            path="/",
+        )
+
+    def check_post(
+        self, request: Request, session: Session | None, form: dict[str, list[str]]
+    ) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            raise Forbidden("cross-origin form")
+        if not csrf_ok(session, first(form, "csrf") or None):
+            raise Forbidden("missing or wrong CSRF token")
+
+    def page(
+        self, handler: Callable[[Request, Session], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Logged-in pages: otherwise to the login form (or to the password change)."""
+
+        async def endpoint(request: Request) -> Response:
+            session = self.session(request)
+            if session is None or session.user is None:
+                if request.query_params.get("partial") == "1" or request.method != "GET":
+                    return Response("login required", status_code=401)
+                return RedirectResponse("/login", status_code=303)
+            if session.must_change and request.url.path not in ("/password", "/logout"):
+                return RedirectResponse("/password", status_code=303)
+            try:
+                return await handler(request, session)
+            except Forbidden as exc:
+                log.warning("console_forbidden", path=request.url.path, error=str(exc))
+                return Response(f"forbidden: {exc}", status_code=403)
+            except FormTooLarge:
+                return Response("form too large", status_code=413)
+
+        return endpoint
+
+    # --- login ------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is not None and session.user is not None:
+            return RedirectResponse("/network", status_code=303)
+        if session is None:
+            session = self.sessions.anonymous()
+        response = self.render(request, "login.html", session, error=None, name="")
+        self.set_cookie(response, session)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        session = self.session(request)
+        try:
+            form = await read_form(request)
+            self.check_post(request, session, form)
+        except (Forbidden, FormTooLarge):
+            # Most often an expired login form: start again with a fresh one.
+            return RedirectResponse("/login", status_code=303)
+        user = first(form, "user").strip()[:64]
+        password = first(form, "password")
+        if not self.throttle.allowed(user):
+            log.warning("console_login_throttled", user=user)
+            return self.render(
+                request, "login.html", session, 429,
+                error="Too many failed attempts: wait a few minutes.", name=user,
+            )  # fmt: skip
+        account = await asyncio.to_thread(self.passwords.verify, user, password)
+        if account is None:
+            self.throttle.failed(user)
+            log.warning("console_login_failed", user=user)
+            return self.render(
+                request, "login.html", session, 401,
+                error="Wrong user name or password.", name=user,
+            )  # fmt: skip
+        self.throttle.succeeded(user)
+        fresh = self.sessions.login(session, account)
+        log.info("console_login", user=account.user, one_time=account.one_time)
+        target = "/password" if fresh.must_change else "/network"
+        response = RedirectResponse(target, status_code=303)
+        self.set_cookie(response, fresh)
+        return response
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        self.check_post(request, session, await read_form(request))
+        self.sessions.drop(session)
+        log.info("console_logout", user=session.user)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def password_form(self, request: Request, session: Session) -> Response:
+        return self.render(
+            request, "password.html", session, error=None, forced=session.must_change
+        )
+
+    async def password(self, request: Request, session: Session) -> Response:
+        form = await read_form(request)
+        self.check_post(request, session, form)
+        current, new, again = (first(form, k) for k in ("current", "new", "again"))
+        error = None
+        assert session.user is not None
+        if await asyncio.to_thread(self.passwords.verify, session.user, current) is None:
+            error = "The current password is wrong."
+        elif new != again:
+            error = "The new passwords differ."
+        elif new == current:
+            error = "Choose a password different from the current one."
+        else:
+            try:
+                await asyncio.to_thread(self.passwords.set, session.user, new)
+            except ValueError as exc:
+                error = str(exc)
+        if error:
+            return self.render(
+                request, "password.html", session, 400, error=error, forced=session.must_change
+            )
+        session.must_change = False
+        self.sessions.drop_user(session.user, keep=session)
+        log.info("console_password_changed", user=session.user)
+        return RedirectResponse("/network", status_code=303)
+
+    # --- pages ------------------------------------------------------------------------
+
+    async def network(self, request: Request, session: Session) -> Response:
+        return self.render(request, "network.html", session, **await views.network(self.hub))
+
+    async def traffic(self, request: Request, session: Session) -> Response:
+        filters = views.traffic_filters(dict(request.query_params), self.hub.directory())
+        data = await views.traffic(self.hub, filters)
+        return self.render(request, "traffic.html", session, **data)
+
+    async def alerts(self, request: Request, session: Session) -> Response:
+        return self.render(request, "alerts.html", session, **await views.alerts(self.hub))
+
+    async def alert(self, request: Request, session: Session) -> Response:
+        data = await views.alert(self.hub, str(request.path_params["message_id"]))
+        if data is None:
+            # Not in the hub's inbox: not addressed to the hub, so nothing to show.
+            return self.render(request, "missing.html", session, 404)
+        log.info("console_alert_viewed", user=session.user, message_id=data["message_id"])
+        return self.render(request, "alert.html", session, **data)
+
+    async def correlations(self, request: Request, session: Session) -> Response:
+        show_weak = request.query_params.get("weak") == "1"
+        data = await views.correlations(self.hub, show_weak)
+        return self.render(request, "correlations.html", session, **data)
+
+    async def bulletins(self, request: Request, session: Session) -> Response:
+        data = await views.bulletins(self.hub)
+        sent = request.query_params.get("sent")
+        return self.render(request, "bulletins.html", session, error=None, sent_id=sent, **data)
+
+    async def send_bulletin(self, request: Request, session: Session) -> Response:
+        form = await read_form(request)
+        self.check_post(request, session, form)
+        error = None
+        try:
+            draft = Draft(
+                title=first(form, "title").strip(),
+                summary=first(form, "summary").strip(),
+                analysis=first(form, "analysis").strip(),
+                priority=Priority(first(form, "priority", "routine")),
+                tlp=Tlp(first(form, "tlp", "AMBER")),
+                confidence=first(form, "confidence") or None,
+                recipients=[c for c in form.get("to", []) if c],
+                references=[m for m in form.get("ref", []) if m],
+                links=[link for link in form.get("link", []) if link],
+                include_entities=first(form, "entities") == "1",
+            )
+            result = await self.hub.send_bulletin(draft)
+        except ValueError:
+            error = "Choose a priority and a TLP from the lists."
+        except LaliError as exc:
+            error = exc.message
+        if error is not None:
+            data = await views.bulletins(self.hub)
+            return self.render(
+                request, "bulletins.html", session, 400, error=error, sent_id=None, **data
+            )
+        log.info("console_bulletin_sent", user=session.user, message_id=result.message_id)
+        return RedirectResponse(f"/bulletins?sent={result.message_id}", status_code=303)
+
+    async def audit(self, request: Request, session: Session) -> Response:
+        return self.render(request, "audit.html", session, **await views.audit(self.hub))
+
+    async def verify_audit(self, request: Request, session: Session) -> Response:
+        self.check_post(request, session, await read_form(request))
+        await self.hub.verify_audit()
+        self.hub.bus.publish("audit")
+        return RedirectResponse("/audit", status_code=303)
+
+    async def events(self, request: Request, session: Session) -> Response:
+        queue = self.hub.bus.subscribe()
+        if queue is None:
+            return Response("too many live views open", status_code=503)
+        return StreamingResponse(
+            self.hub.bus.stream(queue),
+            media_type="text/event-stream",
+            headers={"x-accel-buffering": "no"},
+        )
+
+    async def root(self, request: Request) -> Response:
+        return RedirectResponse("/network", status_code=303)
+
+    # --- the application --------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        p = self.page
+        routes = [
+            Route("/", self.root),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", p(self.logout), methods=["POST"]),
+            Route("/password", p(self.password_form), methods=["GET"]),
+            Route("/password", p(self.password), methods=["POST"]),
+            Route("/network", p(self.network)),
+            Route("/traffic", p(self.traffic)),
+            Route("/alerts", p(self.alerts)),
+            Route("/alerts/{message_id}", p(self.alert)),
+            Route("/correlations", p(self.correlations)),
+            Route("/bulletins", p(self.bulletins), methods=["GET"]),
+            Route("/bulletins", p(self.send_bulletin), methods=["POST"]),
+            Route("/audit", p(self.audit), methods=["GET"]),
+            Route("/audit/verify", p(self.verify_audit), methods=["POST"]),
+            Route("/events", p(self.events)),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+        hosts = list(self.hub.settings.allowed_hosts)
+        return Starlette(
+            routes=routes,
+            middleware=[
+                Middleware(SecurityHeaders),
+                Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+            ],
+        )
