@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest faults fuzz bench clean
+.PHONY: demo test lint typecheck pytest faults fuzz bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,13 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Lali beside raw NATS JetStream, every scenario of issue 7 (< 10 min); writes
+# bench/results/latest.json and prints the table (docs/performance.md).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Every scenario, short (<= 60 s), for CI: keeps the benchmark from rotting. Targets
+# are reported, not enforced (timings on shared runners are noise); writes smoke.json.
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/run.py --smoke $(BENCH_ARGS)

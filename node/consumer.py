@@ -65,6 +65,7 @@ class Consumer:
     receipt_listeners: list[Callable[[ReceiptDecision], None]] = field(default_factory=list)
     _progress_at: float = field(default_factory=time.monotonic)
     _progress_count: int = 0
+    _receipts_queued: bool = False
 
     async def run(self, batches: AsyncIterator[list[Delivery]]) -> None:
         processed = 0
@@ -82,17 +83,24 @@ class Consumer:
         if self.settings.priority_catch_up:
             batch = sorted(batch, key=priority_hint)
         i = 0
-        while i < len(batch):
-            if self.stopping.is_set():
-                await self._release(batch[i:])
-                return
-            if await self._handle(batch[i]):
-                i += 1
-            else:
-                # Our side cannot commit (storage, stale directory): do not spend the
-                # broker's delivery attempts; hold the batch until a probe succeeds,
-                # then process the same message again.
-                await self._hold_until_healthy(batch[i:])
+        try:
+            while i < len(batch):
+                if self.stopping.is_set():
+                    await self._release(batch[i:])
+                    return
+                if await self._handle(batch[i]):
+                    i += 1
+                else:
+                    # Our side cannot commit (storage, stale directory): do not spend the
+                    # broker's delivery attempts; hold the batch until a probe succeeds,
+                    # then process the same message again.
+                    await self._hold_until_healthy(batch[i:])
+        finally:
+            if self._receipts_queued:
+                # Once per batch, not per alert: the publisher then sends the batch's
+                # receipts together (one read, pipelined publishes, one commit).
+                self._receipts_queued = False
+                self.wake_outbox()
 
     async def _release(self, deliveries: list[Delivery]) -> None:
         """Hand back fetched but unprocessed messages so a restart gets them at once
@@ -133,7 +141,7 @@ class Consumer:
         else:
             await self._settle(delivery, "ack", decision.outcome.value)
         if decision.outcome is Outcome.ACCEPTED:
-            self.wake_outbox()  # its receipt is queued
+            self._receipts_queued = True  # the outbox is woken at the end of the batch
         return True
 
     async def _handle_receipt(self, delivery: Delivery) -> bool:

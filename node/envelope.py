@@ -6,6 +6,7 @@ of randomness. ``docs/wire-format.md`` specifies the format this module implemen
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import zlib
@@ -26,6 +27,7 @@ from nacl.signing import VerifyKey
 
 from keys.directory import Directory, Member, Role
 from keys.identity import Identity
+from keys.ids import key_id
 from node.wire import (
     LABEL,
     MAX_RECIPIENTS,
@@ -95,6 +97,33 @@ def key_commitment(content_key: bytes) -> bytes:
     return hashlib.blake2b(b"lali.commit.v1", key=content_key, digest_size=24).digest()
 
 
+# Caches of pure functions of public or private key bytes (same results, computed once per
+# key or key pair instead of per message). A cached box key is as sensitive as the
+# secret key already held in this process; entries of rotated keys age out.
+@functools.lru_cache(maxsize=1024)
+def _kid(public: bytes) -> str:
+    return key_id(public)
+
+
+@functools.lru_cache(maxsize=4096)
+def _box_key(public: bytes, secret: bytes) -> bytes:
+    """The X25519 box key of a pair (``crypto_box_beforenm``); raises for a key
+    libsodium refuses (nothing is cached then)."""
+    return crypto_box_beforenm(public, secret)
+
+
+@functools.lru_cache(maxsize=1024)
+def _verify_key(public: bytes) -> VerifyKey:
+    return VerifyKey(public)
+
+
+def _sender_kids(sender: Identity) -> tuple[str, str]:
+    """``sender.sign_kid`` and ``sender.enc_kid``, from the cache."""
+    return _kid(bytes(sender.signing_key.verify_key)), _kid(
+        bytes(sender.encryption_keys[0].public_key)
+    )
+
+
 def _tag(shared: bytes, message_id: bytes) -> bytes:
     return hashlib.blake2b(b"lali.tag.v1" + message_id, key=shared, digest_size=TAG_LEN).digest()
 
@@ -129,8 +158,9 @@ def seal(
     if alert.expires_at is not None and alert.expires_at <= now:
         raise PolicyViolation("the alert has already expired")
     # 2. Our own keys must be the ones the directory holds for us, valid now.
-    owner, sign_entry = directory.signing_key(sender.sign_kid)
-    enc_owner, enc_entry = directory.encryption_key(sender.enc_kid)
+    sign_kid, enc_kid = _sender_kids(sender)
+    owner, sign_entry = directory.signing_key(sign_kid)
+    enc_owner, enc_entry = directory.encryption_key(enc_kid)
     if owner.code != sender.code or enc_owner.code != sender.code:
         raise SenderMismatch("our keys are listed for another member", sender=sender.code)
     if not (sign_entry.valid_at(now) and enc_entry.valid_at(now)):
@@ -152,8 +182,8 @@ def seal(
         tlp=alert.tlp,
         priority=alert.priority,
         sender=sender.code,
-        sign_kid=sender.sign_kid,
-        enc_kid=sender.enc_kid,
+        sign_kid=sign_kid,
+        enc_kid=enc_kid,
         message_id=new_message_id(now, rng(10)),
         expires_at=alert.expires_at,
         commitment=key_commitment(content_key),
@@ -182,12 +212,15 @@ def encrypt_and_sign(
     )
     # 4. Wrap the content key for each recipient with a box from our X25519 key; the
     #    keyed tag lets a recipient find its wrap without naming anyone in clear.
-    secret = bytes(sender.encryption_key(header.enc_kid))
+    held = [k for k in sender.encryption_keys if _kid(bytes(k.public_key)) == header.enc_kid]
+    if not held:
+        raise KeyError(header.enc_kid)  # as Identity.encryption_key: not a key we hold
+    secret = bytes(held[0])
     mid = header.message_id_bytes
     wraps = []
     for public in recipient_publics:
         try:
-            shared = crypto_box_beforenm(public, secret)
+            shared = _box_key(public, secret)
         except (nacl.exceptions.CryptoError, RuntimeError):
             raise PolicyViolation("a recipient's encryption key is unusable") from None
         sealed = crypto_box_easy_afternm(content_key, _wrap_nonce(shared, mid), shared)
@@ -229,7 +262,8 @@ def verify(
     header = Header.decode(frame.header_bytes)
     # 3. The signing key must be in the directory and valid when the message was sent.
     owner, key = directory.signing_key(header.sign_kid)
-    if not key.valid_at(header.sent_at):
+    sent_at = header.sent_at
+    if not key.valid_at(sent_at):
         raise KeyNotValid("signing key not valid at the message time", kid=header.sign_kid)
     # Revocation is judged by when the message reached the broker (``received_at``, a
     # time the signer cannot choose), or by now: never by the claimed send time.
@@ -237,7 +271,7 @@ def verify(
         raise KeyRevoked("signing key has been revoked", kid=header.sign_kid)
     # 4. The signature over the exact bytes received.
     try:
-        VerifyKey(key.public_bytes()).verify(frame.signed, frame.signature)
+        _verify_key(key.public_bytes()).verify(frame.signed, frame.signature)
     except nacl.exceptions.BadSignatureError:
         raise BadSignature("envelope signature does not verify", kid=header.sign_kid) from None
     # 5. Identity: key owner, declared sender and NATS subject must agree.
@@ -249,10 +283,10 @@ def verify(
         raise SenderMismatch("subject names another topic", topic=header.topic.value)
     check_may_send(owner, header.topic)
     # 6. Time: not from the future, not too old to judge the key by, not expired.
-    if header.sent_at < now - max_age:
+    if sent_at < now - max_age:
         raise MessageExpired("message is older than the maximum age", message_id=header.message_id)
-    if header.sent_at > now + MAX_SKEW:
-        skew = (header.sent_at - now).total_seconds()
+    if sent_at > now + MAX_SKEW:
+        skew = (sent_at - now).total_seconds()
         raise ClockSkew("message time is in the future", skew_s=round(skew))
     if header.expires_at is not None and header.expires_at <= now:
         raise MessageExpired("alert has expired", message_id=header.message_id)
@@ -314,9 +348,9 @@ def decrypt_verified(verified: Verified, me: Identity, directory: Directory) -> 
 
 
 def _unwrap(wraps: Sequence[Wrap], me: Identity, sender_public: bytes, mid: bytes) -> bytes:
-    for kid in me.encryption_kids():
+    for held in me.encryption_keys:
         try:
-            shared = crypto_box_beforenm(sender_public, bytes(me.encryption_key(kid)))
+            shared = _box_key(sender_public, bytes(held))
         except (nacl.exceptions.CryptoError, RuntimeError):
             # libsodium refuses low-order public keys: no shared secret exists.
             raise DecryptionFailed("the sender's encryption key is unusable") from None

@@ -8,17 +8,19 @@ retries it with the same ``Nats-Msg-Id`` (the broker drops duplicates).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import structlog
 
 from keys import Identity
-from node.db import Database, utc_now_text
+from node.db import Database, Tx, utc_now_text
 from node.envelope import seal
 from node.subjects import alert_subject
 from node.transport import Transport
@@ -31,6 +33,18 @@ log = structlog.get_logger("lali.outbound")
 
 ALL = "all"
 _PRIORITY_ORDER = {p: i for i, p in enumerate(Priority)}  # flash first
+PUBLISH_WINDOW = 64  # publishes in flight while the outbox drains, each PubAck awaited
+FLUSH_PAGE = 256  # queued rows read per query: a long outbox is not loaded whole
+_ROWS_PER_STATEMENT = 100  # multi-row statements stay far below SQLite's 999 variables
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (message_id, subject, envelope, priority, recipients, created_at,"
+    " expires_at) VALUES "
+)
+_MARK_PUBLISHED = (
+    "UPDATE outbox SET state = 'published', published_at = ?, attempts = attempts + 1,"
+    " stream_seq = CASE message_id {cases} END WHERE message_id IN ({marks})"
+)
+_COUNT_ATTEMPT = "UPDATE outbox SET attempts = attempts + 1 WHERE message_id IN ({marks})"
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,80 @@ def check_may_forward(tlp: Tlp) -> None:
         raise PolicyViolation(f"TLP:{tlp.value} may not be re-shared beyond its recipients")
 
 
+T = TypeVar("T")
+
+
+class GroupCommit(Generic[T]):
+    """Writes that arrive while a transaction runs go together into the next one: one
+    commit (one fsync) for many callers instead of one each.
+
+    A caller returns only once the transaction holding its write has committed, and
+    raises that transaction's error if it failed (then none of its writes happened).
+    A caller cancelled before its transaction began is left out of it.
+    """
+
+    def __init__(self, db: Database, write: Callable[[Tx, list[T]], Awaitable[None]]) -> None:
+        self._db = db
+        self._write = write
+        self._queue: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, *items: T) -> None:
+        """Write ``items`` in the next group; return once it has committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((items, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        await future
+
+    async def _run(self) -> None:
+        batch: list[tuple[Sequence[T], asyncio.Future[None]]] = []
+        try:
+            while self._queue:
+                batch = [(items, f) for items, f in self._queue if not f.done()]
+                self._queue = []
+                if not batch:
+                    continue
+                try:
+                    async with self._db.transaction() as tx:
+                        await self._write(tx, [item for items, _ in batch for item in items])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        except BaseException:
+            # Cancelled (the node is closing): no caller may be left waiting for ever.
+            for _, future in [*batch, *self._queue]:
+                future.cancel()
+            self._queue = []
+            raise
+        finally:
+            self._task = None
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    header: Header
+    envelope: bytes
+    recipients: list[str]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class _Queued:
+    message_id: str
+    subject: str
+    envelope: bytes
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 class Outbound:
     def __init__(
         self,
@@ -91,6 +179,10 @@ class Outbound:
         self.transport = transport
         self.clock = clock
         self._flush_lock = asyncio.Lock()
+        # Concurrent sends share their audit + outbox commits, and their
+        # "published" marks: a busy sender pays one fsync per group, not per alert.
+        self._accept = GroupCommit[_Accepted](db, self._write_accepted)
+        self._mark = GroupCommit[tuple[str, int]](db, self._write_published)
 
     async def submit(self, alert: Alert, to: Sequence[str]) -> SendResult:
         """Accept an alert for sending; publish at once when the link is up."""
@@ -101,7 +193,7 @@ class Outbound:
             header, envelope = seal(alert, self.identity, recipients, directory, now)
         except UnknownKey as exc:
             raise PolicyViolation(f"cannot seal: {exc}") from exc
-        await self._commit(header, envelope, recipients, now)
+        await self._accept(_Accepted(header, envelope, recipients, now))
         crash_point("after_commit")
         log.info(
             "alert_accepted",
@@ -110,7 +202,13 @@ class Outbound:
             recipients=",".join(recipients),
             size=len(envelope),
         )
-        seq = await self._publish_one(header.message_id)
+        # Published from the bytes in hand (no read-back); many sends in flight at once
+        # pipeline their PubAcks.
+        queued = _Queued(header.message_id, alert_subject(header.topic, header.sender), envelope)
+        seq = None
+        if self._link_up():
+            published, _ = await self._publish([queued])
+            seq = published[0][1] if published else None
         state = "queued" if seq is None else "published"
         return SendResult(header.message_id, tuple(recipients), state, seq)
 
@@ -141,61 +239,91 @@ class Outbound:
         )
         return await self.submit(alert, to)
 
-    async def _commit(
-        self, header: Header, envelope: bytes, recipients: list[str], now: datetime
-    ) -> None:
-        async with self.db.transaction() as tx:
+    async def _write_accepted(self, tx: Tx, items: list[_Accepted]) -> None:
+        """The ``sent`` audit entries and outbox rows of a group of sends."""
+        for a in items:
+            h = a.header
             await tx.audit(
                 "sent",
-                at=now,
-                message_id=header.message_id,
-                peer=",".join(recipients),
-                topic=header.topic.value,
+                at=a.now,
+                message_id=h.message_id,
+                peer=",".join(a.recipients),
+                topic=h.topic.value,
                 detail=json.dumps(
-                    {"tlp": header.tlp.value, "priority": header.priority.value},
+                    {"tlp": h.tlp.value, "priority": h.priority.value},
                     sort_keys=True,
                 ),
-                envelope=envelope,
+                envelope=a.envelope,
             )
-            await tx.execute(
-                "INSERT INTO outbox (message_id, subject, envelope, priority, recipients,"
-                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    header.message_id,
-                    alert_subject(header.topic, header.sender),
-                    envelope,
-                    _PRIORITY_ORDER[header.priority],
-                    ",".join(recipients),
-                    utc_now_text(now),
-                    None if header.expires_at is None else utc_now_text(header.expires_at),
-                ),
-            )
+        for chunk in _chunks(items, _ROWS_PER_STATEMENT):
+            rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            params: list[object] = []
+            for a in chunk:
+                h = a.header
+                params += [
+                    h.message_id,
+                    alert_subject(h.topic, h.sender),
+                    a.envelope,
+                    _PRIORITY_ORDER[h.priority],
+                    ",".join(a.recipients),
+                    utc_now_text(a.now),
+                    None if h.expires_at is None else utc_now_text(h.expires_at),
+                ]
+            await tx.execute(_INSERT_OUTBOX + rows, tuple(params))  # only ?s are inserted
 
-    async def _publish_one(self, message_id: str) -> int | None:
-        row = await self.db.fetchone(
-            "SELECT subject, envelope FROM outbox WHERE message_id = ? AND state = 'queued'",
-            (message_id,),
-        )
-        if row is None or self.transport is None or not self.transport.connected.is_set():
-            return None
-        try:
-            seq = await self.transport.publish(row[0], bytes(row[1]), message_id)
-        except TransportError as exc:
-            log.warning("publish_failed", message_id=message_id, error=str(exc))
+    async def _write_published(self, tx: Tx, items: list[tuple[str, int]]) -> None:
+        """Mark a group of outbox rows published, with their stream sequences."""
+        at = utc_now_text(self.clock())
+        for chunk in _chunks(items, _ROWS_PER_STATEMENT):
+            cases = " ".join(["WHEN ? THEN ?"] * len(chunk))
+            marks = ", ".join(["?"] * len(chunk))
+            params = [at, *itertools.chain.from_iterable(chunk), *(mid for mid, _ in chunk)]
+            sql = _MARK_PUBLISHED.format(cases=cases, marks=marks)  # only ?s are inserted
+            await tx.execute(sql, tuple(params))
+
+    def _link_up(self) -> bool:
+        return self.transport is not None and self.transport.connected.is_set()
+
+    async def _publish(self, rows: Sequence[_Queued]) -> tuple[list[tuple[str, int]], bool]:
+        """Publish ``rows`` in order, up to PUBLISH_WINDOW awaiting their PubAck at once;
+        mark those acknowledged as published. Stops issuing at the first failure.
+        Returns the (message id, stream sequence) published and whether one failed."""
+        transport = self.transport
+        if transport is None:
+            return [], True
+        failed: list[str] = []
+
+        async def one(row: _Queued) -> tuple[str, int] | None:
+            try:
+                seq = await transport.publish(row.subject, row.envelope, row.message_id)
+            except TransportError as exc:
+                log.warning("publish_failed", message_id=row.message_id, error=str(exc))
+                failed.append(row.message_id)
+                return None
+            return row.message_id, seq
+
+        # Tasks start in creation order, so the broker stores the rows in that order.
+        in_flight: set[asyncio.Task[tuple[str, int] | None]] = set()
+        tasks = []
+        for row in rows:
+            if failed or not transport.connected.is_set():
+                break
+            if len(in_flight) >= PUBLISH_WINDOW:
+                _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(one(row))
+            in_flight.add(task)
+            tasks.append(task)
+        results = await asyncio.gather(*tasks)
+        published = [r for r in results if r is not None]
+        if failed:
             async with self.db.transaction() as tx:
-                await tx.execute(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE message_id = ?",
-                    (message_id,),
-                )
-            return None
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET state = 'published', published_at = ?, stream_seq = ?,"
-                " attempts = attempts + 1 WHERE message_id = ?",
-                (utc_now_text(self.clock()), seq, message_id),
-            )
-        log.info("alert_published", message_id=message_id, stream_seq=seq)
-        return seq
+                sql = _COUNT_ATTEMPT.format(marks=", ".join(["?"] * len(failed)))
+                await tx.execute(sql, tuple(failed))
+        if published:
+            await self._mark(*published)
+            for mid, seq in published:
+                log.info("alert_published", message_id=mid, stream_seq=seq)
+        return published, bool(failed) or len(tasks) < len(rows)
 
     async def _expire(self, now: datetime) -> None:
         """Alerts whose expiry passed while queued are not sent; each is audited."""
@@ -221,13 +349,23 @@ class Outbound:
 
     async def _flush(self) -> int:
         await self._expire(self.clock())
-        rows = await self.db.fetchall(
-            "SELECT message_id FROM outbox WHERE state = 'queued'"
-            " ORDER BY priority, created_at, message_id"
-        )
         sent = 0
-        for row in rows:
-            if await self._publish_one(str(row[0])) is None:
-                break  # link down or refused: keep the order, try again later
-            sent += 1
+        while self._link_up():
+            rows = await self.db.fetchall(
+                "SELECT message_id, subject, envelope, priority FROM outbox"
+                " WHERE state = 'queued' ORDER BY priority, created_at, message_id LIMIT ?",
+                (FLUSH_PAGE,),
+            )
+            # One priority at a time, each wholly acknowledged before the next starts:
+            # a flash alert never lands behind an urgent one, even when a publish fails.
+            # Within a priority the stream keeps the outbox order, except that a publish
+            # that fails goes out on the retry, after those already in flight with it.
+            for _, group in itertools.groupby(rows, key=lambda r: int(r[3])):
+                queued = [_Queued(str(r[0]), str(r[1]), bytes(r[2])) for r in group]
+                published, stopped = await self._publish(queued)
+                sent += len(published)
+                if stopped:
+                    return sent  # link down or refused: keep the order, try again later
+            if len(rows) < FLUSH_PAGE:
+                break
         return sent

@@ -1,0 +1,1 @@
+"""The Lali benchmark: ``python -m bench.run --help`` (``make bench``, ``make bench-smoke``)."""
