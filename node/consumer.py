@@ -16,7 +16,7 @@ import structlog
 
 from node.config import NodeSettings
 from node.db import Database
-from node.inbound import Decision, Inbound, Outcome
+from node.inbound import Decision, Delivered, Inbound, Outcome
 from node.receipts import ReceiptDecision, ReceiptIntake
 from node.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
 from node.transport import Delivery, Transport
@@ -88,7 +88,16 @@ class Consumer:
                 if self.stopping.is_set():
                     await self._release(batch[i:])
                     return
-                if await self._handle(batch[i]):
+                if _is_alert(batch[i]):
+                    # A run of alerts is committed in one transaction, then settled.
+                    end = i
+                    while end < len(batch) and _is_alert(batch[end]):
+                        end += 1
+                    done = await self._handle_alerts(batch[i:end])
+                    i += done
+                    if i < end:
+                        await self._hold_until_healthy(batch[i:])
+                elif await self._handle(batch[i]):
                     i += 1
                 else:
                     # Our side cannot commit (storage, stale directory): do not spend the
@@ -122,27 +131,38 @@ class Consumer:
             log.warning("settle_failed", outcome=outcome, error=str(exc))
 
     async def _handle(self, delivery: Delivery) -> bool:
-        """Process and settle one delivery; False if it must be retried here."""
+        """Process and settle one receipt or checkpoint; False if it must be retried."""
         if is_receipt_subject(delivery.subject):
             return await self._handle_receipt(delivery)
-        if is_checkpoint_subject(delivery.subject):
-            return await self._handle_checkpoint(delivery)
-        final = delivery.num_delivered >= self.settings.max_deliver
-        decision: Decision = await self.inbound.process(
-            delivery.subject, delivery.data, final=final, received_at=delivery.stored_at
+        return await self._handle_checkpoint(delivery)
+
+    async def _handle_alerts(self, deliveries: list[Delivery]) -> int:
+        """Decide on a run of alerts (one commit for all accepted), then settle each in
+        order. Returns how many were settled: the rest must be retried here."""
+        decisions: list[Decision] = await self.inbound.process_many(
+            [
+                Delivered(
+                    d.subject,
+                    d.data,
+                    final=d.num_delivered >= self.settings.max_deliver,
+                    received_at=d.stored_at,
+                )
+                for d in deliveries
+            ]
         )
-        if decision.outcome is Outcome.RETRY:
-            return False
-        if decision.outcome is Outcome.DEFER:
-            await self._settle(delivery, "nak", decision.outcome.value)
-        elif decision.outcome is Outcome.REJECTED:
-            await self._settle(delivery, "term", decision.outcome.value)
-            await self._dead_letter(delivery, decision.reason)
-        else:
-            await self._settle(delivery, "ack", decision.outcome.value)
-        if decision.outcome is Outcome.ACCEPTED:
-            self._receipts_queued = True  # the outbox is woken at the end of the batch
-        return True
+        for n, (delivery, decision) in enumerate(zip(deliveries, decisions, strict=True)):
+            if decision.outcome is Outcome.RETRY:
+                return n  # this one and the rest: held (a committed one comes back DUPLICATE)
+            if decision.outcome is Outcome.DEFER:
+                await self._settle(delivery, "nak", decision.outcome.value)
+            elif decision.outcome is Outcome.REJECTED:
+                await self._settle(delivery, "term", decision.outcome.value)
+                await self._dead_letter(delivery, decision.reason)
+            else:
+                await self._settle(delivery, "ack", decision.outcome.value)
+            if decision.outcome is Outcome.ACCEPTED:
+                self._receipts_queued = True  # the outbox is woken at the end of the batch
+        return len(deliveries)
 
     async def _handle_receipt(self, delivery: Delivery) -> bool:
         decision = await self.receipts.process(delivery.subject, delivery.data)
@@ -211,3 +231,7 @@ class Consumer:
             except LaliError as exc:
                 log.error("node_degraded", reason=exc.reason, error=str(exc), retry_in_s=delay)
             delay = min(delay * 2, max(1.0, self.settings.ack_wait_s / 3))
+
+
+def _is_alert(delivery: Delivery) -> bool:
+    return not (is_receipt_subject(delivery.subject) or is_checkpoint_subject(delivery.subject))

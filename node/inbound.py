@@ -11,15 +11,15 @@ import hashlib
 import json
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import structlog
 
-from keys import Identity
-from node.db import Database, utc_now_text
+from keys import Directory, Identity
+from node.db import Database, Tx, utc_now_text
 from node.envelope import Opened, decrypt_verified, verify
 from node.handlers.jobs import Router
 from node.receipts import queue_receipt
@@ -65,6 +65,24 @@ REJECT_KEEP = 64 * 1024  # raw bytes of a rejected message kept in the audit log
 
 
 @dataclass(frozen=True)
+class Delivered:
+    """One message as the broker delivered it."""
+
+    subject: str
+    data: bytes
+    final: bool = True  # the broker will not deliver it again
+    received_at: datetime | None = None  # when the broker stored it
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Stage one found the message untrusted; it is audited with the batch, in order."""
+
+    error: LaliError
+    at: datetime | None
+
+
+@dataclass(frozen=True)
 class Decision:
     outcome: Outcome
     message_id: str | None = None
@@ -103,23 +121,39 @@ class Inbound:
     ) -> Decision:
         """Decide on one delivery. ``final``: the broker will not deliver it again, so a
         transient failure must be rejected (and audited) rather than deferred."""
+        return (await self.process_many([Delivered(subject, data, final, received_at)]))[0]
+
+    async def process_many(self, items: Sequence[Delivered]) -> list[Decision]:
+        """Decide on several deliveries, in order; every alert among them that is
+        accepted is committed in one transaction (one fsync for the batch). Nothing may
+        be settled with the broker before this returns."""
+        now = self.clock()
         try:
-            decision, opened = await self._process(subject, data, final, received_at)
-        except Exception as exc:
-            # A bug of ours must not stop intake. Log where, not what: the message of an
-            # arbitrary exception could carry content.
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            log.error(
-                "inbound_internal_error",
-                error_type=type(exc).__name__,
-                where=f"{frame.filename}:{frame.lineno}",
-            )
-            decision, opened = (
-                await self._reject(
-                    subject, data, InternalError(f"internal error: {type(exc).__name__}"), None
-                ),
-                None,
-            )
+            directory = await self.trust.current(now)
+        except DirectoryError as exc:
+            log.error("inbound_directory_unusable", reason=exc.reason, error=str(exc))
+            return [self._told(Decision(Outcome.RETRY, reason=exc.reason), None) for _ in items]
+        staged: list[Decision | Opened | Rejection] = []
+        for item in items:
+            try:
+                staged.append(await self._open(item, directory, now))
+            except Exception as exc:
+                staged.append(_internal_error(exc))
+        committed = await self._commit_staged(
+            [(i, s) for i, s in enumerate(staged) if not isinstance(s, Decision)], items, now
+        )
+        decisions: list[Decision] = []
+        for i, s in enumerate(staged):
+            if isinstance(s, Decision):
+                decisions.append(self._told(s, None))
+            else:
+                decision = committed[i]
+                opened = s if isinstance(s, Opened) else None
+                accepted = decision.outcome is Outcome.ACCEPTED
+                decisions.append(self._told(decision, opened if accepted else None))
+        return decisions
+
+    def _told(self, decision: Decision, opened: Opened | None) -> Decision:
         self.counts[decision.outcome.value] += 1
         for listener in self.listeners:
             try:
@@ -128,130 +162,192 @@ class Inbound:
                 log.error("listener_failed", error_type=type(exc).__name__)
         return decision
 
-    async def _process(
-        self, subject: str, data: bytes, final: bool, received_at: datetime | None
-    ) -> tuple[Decision, Opened | None]:
-        now = self.clock()
+    async def _open(
+        self, item: Delivered, directory: Directory, now: datetime
+    ) -> Decision | Opened | Rejection:
+        """Verify and open (pure core); a Decision when there is nothing to commit."""
         try:
-            directory = await self.trust.current(now)
-        except DirectoryError as exc:
-            log.error("inbound_directory_unusable", reason=exc.reason, error=str(exc))
-            return Decision(Outcome.RETRY, reason=exc.reason), None
-        try:
-            topic, sender = parse_alert_subject(subject)
+            topic, sender = parse_alert_subject(item.subject)
             verified = verify(
-                data,
+                item.data,
                 directory,
                 now,
                 subject_sender=sender,
                 subject_topic=topic,
-                received_at=received_at,
+                received_at=item.received_at,
             )
             if verified.header.sender == self.identity.code:
-                return Decision(Outcome.OWN, verified.header.message_id, sender), None
-            opened = decrypt_verified(verified, self.identity, directory)
+                return Decision(Outcome.OWN, verified.header.message_id, sender)
+            return decrypt_verified(verified, self.identity, directory)
         except NotAddressed:
             h = verified.header
-            return Decision(Outcome.NOT_ADDRESSED, h.message_id, h.sender), None
+            return Decision(Outcome.NOT_ADDRESSED, h.message_id, h.sender)
         except TRANSIENT as exc:
-            if not final:
+            if not item.final:
                 log.warning("inbound_deferred", reason=exc.reason, error=exc.message)
-                return Decision(Outcome.DEFER, reason=exc.reason), None
-            return await self._reject(subject, data, exc, now), None
+                return Decision(Outcome.DEFER, reason=exc.reason)
+            return Rejection(exc, now)
         except UntrustedMessage as exc:
-            return await self._reject(subject, data, exc, now), None
+            return Rejection(exc, now)
+
+    async def _commit_staged(
+        self,
+        staged: list[tuple[int, Opened | Rejection]],
+        items: Sequence[Delivered],
+        now: datetime,
+    ) -> dict[int, Decision]:
+        """Commit the batch's outcomes together, in order; on a bug of ours, one by one,
+        so that only the message that meets it is set aside."""
+        if not staged:
+            return {}
         try:
-            return await self._commit(subject, opened, now), opened
+            return await self._commit_group(staged, items, now)
         except StorageError as exc:
             log.error("inbound_storage_failed", error=str(exc))
-            return Decision(Outcome.RETRY, opened.header.message_id, reason=exc.reason), None
+            return {
+                i: Decision(
+                    Outcome.RETRY,
+                    s.header.message_id if isinstance(s, Opened) else None,
+                    reason=exc.reason,
+                )
+                for i, s in staged
+            }
+        except Exception as exc:
+            if len(staged) == 1:
+                index, single = staged[0]
+                if isinstance(single, Rejection):  # even recording it fails: hold, say so
+                    log.error("inbound_reject_failed", error_type=type(exc).__name__)
+                    return {index: Decision(Outcome.RETRY, reason="internal_error")}
+                return await self._commit_staged([(index, _internal_error(exc))], items, now)
+        decisions: dict[int, Decision] = {}
+        for pair in staged:
+            decisions.update(await self._commit_staged([pair], items, now))
+        return decisions
 
-    async def _commit(self, subject: str, opened: Opened, now: datetime) -> Decision:
-        h = opened.header
+    async def _commit_group(
+        self,
+        staged: list[tuple[int, Opened | Rejection]],
+        items: Sequence[Delivered],
+        now: datetime,
+    ) -> dict[int, Decision]:
+        rejected: dict[int, LaliError] = {}
+        accepted: dict[int, Opened] = {}
+        duplicates: dict[int, Opened] = {}
+        queued: list[str] = []
         async with self.db.transaction() as tx:
-            seen = await tx.fetchone(
-                "SELECT envelope FROM audit WHERE kind = 'received' AND message_id = ?",
-                (h.message_id,),
-            )
-            if seen is not None and bytes(seen[0]) == opened.raw:
-                return Decision(Outcome.DUPLICATE, h.message_id, h.sender)
-        if seen is not None:
-            # The same id on different bytes: a replay with altered content, or a sender
-            # reusing ids. Either way it is not processed; the first stays authoritative.
-            reused = Replay("message id already received with different content")
-            return await self._reject(subject, opened.raw, reused, now)
-        async with self.db.transaction() as tx:
-            entry = await tx.audit(
-                "received",
-                at=now,
-                message_id=h.message_id,
-                peer=h.sender,
-                topic=h.topic.value,
-                detail=json.dumps(
-                    {"tlp": h.tlp.value, "priority": h.priority.value, "size": len(opened.raw)}
-                ),
-                envelope=opened.raw,
-            )
-            await tx.execute(
-                "INSERT INTO inbox (message_id, received_at, sender, topic, tlp, priority,"
-                " alert, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    h.message_id,
-                    utc_now_text(now),
-                    h.sender,
-                    h.topic.value,
-                    h.tlp.value,
-                    h.priority.value,
-                    alert_to_json(opened.alert).decode("utf-8"),
-                    entry.entry.seq,
-                ),
-            )
-            # The receipt leaves through the outbox, so it survives a link cut too.
-            await queue_receipt(tx, h, self.identity, now)
-            queued: list[str] = []
-            if self.router is not None:
-                queued = await self.router.enqueue(
-                    tx,
-                    kind="alert",
+            for i, s in staged:
+                item = items[i]
+                if isinstance(s, Rejection):
+                    await _audit_rejection(tx, item.subject, item.data, s.error, s.at)
+                    rejected[i] = s.error
+                    continue
+                h = s.header
+                # kind IN (...) lets SQLite use the partial index audit_once.
+                seen = await tx.fetchone(
+                    "SELECT envelope FROM audit WHERE kind IN ('sent', 'received')"
+                    " AND kind = 'received' AND message_id = ?",
+                    (h.message_id,),
+                )
+                if seen is None:
+                    queued += await self._commit_one(tx, s, now)
+                    accepted[i] = s
+                elif bytes(seen[0]) == s.raw:
+                    duplicates[i] = s
+                else:
+                    # The same id on different bytes: a replay with altered content, or
+                    # a sender reusing ids. Not processed; the first stays authoritative.
+                    error = Replay("message id already received with different content")
+                    await _audit_rejection(tx, item.subject, item.data, error, now)
+                    rejected[i] = error
+        if queued and self.on_queued is not None:
+            self.on_queued(sorted(set(queued)))
+        decisions: dict[int, Decision] = {}
+        for i, _ in staged:
+            if i in rejected:
+                decisions[i] = _rejected(items[i].subject, rejected[i])
+            elif i in duplicates:
+                h = duplicates[i].header
+                decisions[i] = Decision(Outcome.DUPLICATE, h.message_id, h.sender)
+            else:
+                h = accepted[i].header
+                log.info(
+                    "alert_received",
                     message_id=h.message_id,
                     sender=h.sender,
-                    alert=opened.alert,
-                    now=now,
+                    topic=h.topic.value,
+                    priority=h.priority.value,
+                    tlp=h.tlp.value,
                 )
-        if queued and self.on_queued is not None:
-            self.on_queued(queued)
-        log.info(
-            "alert_received",
-            message_id=h.message_id,
-            sender=h.sender,
-            topic=h.topic.value,
-            priority=h.priority.value,
-            tlp=h.tlp.value,
-        )
-        return Decision(Outcome.ACCEPTED, h.message_id, h.sender)
+                decisions[i] = Decision(Outcome.ACCEPTED, h.message_id, h.sender)
+        return decisions
 
-    async def _reject(
-        self, subject: str, data: bytes, exc: LaliError, now: datetime | None
-    ) -> Decision:
-        """Audit the rejection with its reason and the raw bytes (up to REJECT_KEEP)."""
-        keep = len(data) <= REJECT_KEEP
-        detail = {
-            "error": exc.message,
-            "subject": subject,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        try:
-            async with self.db.transaction() as tx:
-                await tx.audit(
-                    "rejected",
-                    at=now,
-                    reason=exc.reason,
-                    detail=json.dumps(detail, sort_keys=True),
-                    envelope=data if keep else None,
-                )
-        except StorageError as storage:
-            log.error("reject_audit_failed", error=str(storage))
-            return Decision(Outcome.RETRY, reason=storage.reason)
-        log.warning("alert_rejected", reason=exc.reason, error=exc.message, subject=subject)
-        return Decision(Outcome.REJECTED, reason=exc.reason)
+    async def _commit_one(self, tx: Tx, opened: Opened, now: datetime) -> list[str]:
+        h = opened.header
+        entry = await tx.audit(
+            "received",
+            at=now,
+            message_id=h.message_id,
+            peer=h.sender,
+            topic=h.topic.value,
+            detail=json.dumps(
+                {"tlp": h.tlp.value, "priority": h.priority.value, "size": len(opened.raw)}
+            ),
+            envelope=opened.raw,
+        )
+        await tx.execute(
+            "INSERT INTO inbox (message_id, received_at, sender, topic, tlp, priority,"
+            " alert, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                h.message_id,
+                utc_now_text(now),
+                h.sender,
+                h.topic.value,
+                h.tlp.value,
+                h.priority.value,
+                alert_to_json(opened.alert).decode("utf-8"),
+                entry.entry.seq,
+            ),
+        )
+        # The receipt leaves through the outbox, so it survives a link cut too.
+        await queue_receipt(tx, h, self.identity, now)
+        if self.router is None:
+            return []
+        return await self.router.enqueue(
+            tx, kind="alert", message_id=h.message_id, sender=h.sender, alert=opened.alert, now=now
+        )
+
+
+async def _audit_rejection(
+    tx: Tx, subject: str, data: bytes, exc: LaliError, now: datetime | None
+) -> None:
+    keep = len(data) <= REJECT_KEEP
+    detail = {
+        "error": exc.message,
+        "subject": subject,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    await tx.audit(
+        "rejected",
+        at=now,
+        reason=exc.reason,
+        detail=json.dumps(detail, sort_keys=True),
+        envelope=data if keep else None,
+    )
+
+
+def _internal_error(exc: Exception) -> Rejection:
+    # A bug of ours must not stop intake. Log where, not what: the message of an
+    # arbitrary exception could carry content.
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    log.error(
+        "inbound_internal_error",
+        error_type=type(exc).__name__,
+        where=f"{frame.filename}:{frame.lineno}",
+    )
+    return Rejection(InternalError(f"internal error: {type(exc).__name__}"), None)
+
+
+def _rejected(subject: str, exc: LaliError) -> Decision:
+    log.warning("alert_rejected", reason=exc.reason, error=exc.message, subject=subject)
+    return Decision(Outcome.REJECTED, reason=exc.reason)

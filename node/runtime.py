@@ -351,11 +351,13 @@ class Node:
 
     async def _publisher(self) -> None:
         while not self._stopping.is_set():
+            # Cleared before the flush: whatever is queued during it wakes the next one
+            # (a receipt committed mid-flush must not wait for the retry tick).
+            self._wake_outbox.clear()
             try:
                 await self.outbound.flush()
             except LaliError as exc:  # storage or transport: the outbox keeps the alerts
                 log.warning("outbox_flush_failed", reason=exc.reason, error=str(exc))
-            self._wake_outbox.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_outbox.wait(), self.settings.outbox_retry_s)
 
