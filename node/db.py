@@ -143,6 +143,16 @@ class Tx:
         # The chain head, read once per transaction (BEGIN IMMEDIATE: no other writer
         # can move it meanwhile) and then carried along: one statement less per entry.
         self._head: tuple[int, bytes] | None = None
+        self._head_moved = False
+
+    async def write_head(self) -> None:
+        """Record the chain head the entries of this transaction reached (called by
+        ``Database.transaction`` before COMMIT; audit_head is stale until then)."""
+        if self._head_moved and self._head is not None:
+            await self._conn.execute(
+                "UPDATE audit_head SET count = ?, head = ? WHERE id = 1", self._head
+            )
+            self._head_moved = False
 
     async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         cursor = await self._conn.execute(sql, params)
@@ -211,10 +221,8 @@ class Tx:
                 digest,
             ),
         )
-        await self._conn.execute(
-            "UPDATE audit_head SET count = ?, head = ? WHERE id = 1", (entry.seq, digest)
-        )
         self._head = (entry.seq, digest)
+        self._head_moved = True  # written once, just before COMMIT (write_head)
         return StoredEntry(entry, prev, digest)
 
 
@@ -261,7 +269,9 @@ class Database:
             with _storage_errors("writing to the database", self.path):
                 try:
                     await self._conn.execute("BEGIN IMMEDIATE")
-                    yield Tx(self._conn)
+                    tx = Tx(self._conn)
+                    yield tx
+                    await tx.write_head()
                     await asyncio.shield(self._conn.commit())
                 except BaseException:
                     # Queued behind BEGIN/COMMIT on aiosqlite's thread, so it runs after

@@ -234,7 +234,20 @@ class Inbound:
         accepted: dict[int, Opened] = {}
         duplicates: dict[int, Opened] = {}
         queued: list[str] = []
+        ids = [s.header.message_id for _, s in staged if isinstance(s, Opened)]
         async with self.db.transaction() as tx:
+            # Received before? One look for the whole batch; kind IN (...) lets SQLite
+            # use the partial index audit_once.
+            before: dict[str, bytes] = {}
+            for n in range(0, len(ids), 500):
+                chunk = ids[n : n + 500]
+                marks = ", ".join("?" * len(chunk))  # placeholders only
+                rows = await tx.fetchall(
+                    "SELECT message_id, envelope FROM audit WHERE kind IN ('sent', 'received')"  # noqa: S608
+                    f" AND kind = 'received' AND message_id IN ({marks})",
+                    tuple(chunk),
+                )
+                before.update((str(r[0]), bytes(r[1])) for r in rows)
             for i, s in staged:
                 item = items[i]
                 if isinstance(s, Rejection):
@@ -242,16 +255,12 @@ class Inbound:
                     rejected[i] = s.error
                     continue
                 h = s.header
-                # kind IN (...) lets SQLite use the partial index audit_once.
-                seen = await tx.fetchone(
-                    "SELECT envelope FROM audit WHERE kind IN ('sent', 'received')"
-                    " AND kind = 'received' AND message_id = ?",
-                    (h.message_id,),
-                )
+                seen = before.get(h.message_id)
                 if seen is None:
                     queued += await self._commit_one(tx, s, now)
                     accepted[i] = s
-                elif bytes(seen[0]) == s.raw:
+                    before[h.message_id] = s.raw  # the same id twice in one batch
+                elif seen == s.raw:
                     duplicates[i] = s
                 else:
                     # The same id on different bytes: a replay with altered content, or
