@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import nacl.public
 import nacl.signing
@@ -62,7 +63,7 @@ class Identity:
             encryption_keys=(nacl.public.PrivateKey.generate(),),
         )
 
-    @property
+    @cached_property
     def sign_kid(self) -> str:
         """Key id of the signing (verify) key."""
         return key_id(bytes(self.signing_key.verify_key))

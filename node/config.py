@@ -54,7 +54,7 @@ class NodeSettings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5)
     duplicate_window_s: float = Field(default=600.0, gt=0)
     topics: list[Topic] = Field(default_factory=lambda: list(Topic), min_length=1)
-    fetch_batch: int = Field(default=64, ge=1, le=1024)
+    fetch_batch: int = Field(default=256, ge=1, le=1024)
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)
     outbox_retry_s: float = Field(default=5.0, gt=0)

@@ -143,6 +143,7 @@ async def test_catch_up_reports_progress(running: Running, monkeypatch: pytest.M
         for _ in range(150)
     ]
     monkeypatch.setattr(node.consumer, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setenv("LALI_FETCH_BATCH", "32")  # several batches, so progress in between
     with structlog.testing.capture_logs() as logs:
         fj, watcher = await restart(running, "FJ")
         await watcher.wait(accepted(ids[-1]), timeout=60)
