@@ -88,16 +88,22 @@ class Consumer:
                 if self.stopping.is_set():
                     await self._release(batch[i:])
                     return
-                if _is_alert(batch[i]):
-                    # A run of alerts is committed in one transaction, then settled.
+                kind = _kind(batch[i])
+                if kind != "checkpoint":
+                    # A run of alerts (or of receipts) is committed in one transaction,
+                    # then settled.
                     end = i
-                    while end < len(batch) and _is_alert(batch[end]):
+                    while end < len(batch) and _kind(batch[end]) == kind:
                         end += 1
-                    done = await self._handle_alerts(batch[i:end])
+                    run = batch[i:end]
+                    if kind == "alert":
+                        done = await self._handle_alerts(run)
+                    else:
+                        done = await self._handle_receipts(run)
                     i += done
                     if i < end:
                         await self._hold_until_healthy(batch[i:])
-                elif await self._handle(batch[i]):
+                elif await self._handle_checkpoint(batch[i]):
                     i += 1
                 else:
                     # Our side cannot commit (storage, stale directory): do not spend the
@@ -130,12 +136,6 @@ class Consumer:
             # The commit stands; the broker will redeliver and we will see a duplicate.
             log.warning("settle_failed", outcome=outcome, error=str(exc))
 
-    async def _handle(self, delivery: Delivery) -> bool:
-        """Process and settle one receipt or checkpoint; False if it must be retried."""
-        if is_receipt_subject(delivery.subject):
-            return await self._handle_receipt(delivery)
-        return await self._handle_checkpoint(delivery)
-
     async def _handle_alerts(self, deliveries: list[Delivery]) -> int:
         """Decide on a run of alerts (one commit for all accepted), then settle each in
         order. Returns how many were settled: the rest must be retried here."""
@@ -164,15 +164,18 @@ class Consumer:
                 self._receipts_queued = True  # the outbox is woken at the end of the batch
         return len(deliveries)
 
-    async def _handle_receipt(self, delivery: Delivery) -> bool:
-        decision = await self.receipts.process(delivery.subject, delivery.data)
-        if decision.outcome == "retry":
-            return False
-        how = "term" if decision.outcome == "rejected" else "ack"
-        await self._settle(delivery, how, decision.outcome)
-        for listener in self.receipt_listeners:
-            listener(decision)
-        return True
+    async def _handle_receipts(self, deliveries: list[Delivery]) -> int:
+        """Record a run of receipts in one transaction, then settle each in order.
+        Returns how many were settled: the rest must be retried here."""
+        decisions = await self.receipts.process_many([(d.subject, d.data) for d in deliveries])
+        for n, (delivery, decision) in enumerate(zip(deliveries, decisions, strict=True)):
+            if decision.outcome == "retry":
+                return n
+            how = "term" if decision.outcome == "rejected" else "ack"
+            await self._settle(delivery, how, decision.outcome)
+            for listener in self.receipt_listeners:
+                listener(decision)
+        return len(deliveries)
 
     async def _handle_checkpoint(self, delivery: Delivery) -> bool:
         outcome = await self.witness.receive(delivery.data)
@@ -233,5 +236,9 @@ class Consumer:
             delay = min(delay * 2, max(1.0, self.settings.ack_wait_s / 3))
 
 
-def _is_alert(delivery: Delivery) -> bool:
-    return not (is_receipt_subject(delivery.subject) or is_checkpoint_subject(delivery.subject))
+def _kind(delivery: Delivery) -> str:
+    if is_receipt_subject(delivery.subject):
+        return "receipt"
+    if is_checkpoint_subject(delivery.subject):
+        return "checkpoint"
+    return "alert"

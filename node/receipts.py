@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +21,7 @@ import structlog
 
 from keys import Identity
 from node.db import Database, Tx, utc_now_text
-from node.receipt import make_receipt, verify_receipt
+from node.receipt import Receipt, make_receipt, verify_receipt
 from node.subjects import parse_receipt_subject, receipt_subject
 from node.trust import Trust
 from node.wire import Header
@@ -66,65 +66,90 @@ class ReceiptIntake:
         self.clock = clock
 
     async def process(self, subject: str, data: bytes) -> ReceiptDecision:
+        return (await self.process_many([(subject, data)]))[0]
+
+    async def process_many(self, items: Sequence[tuple[str, bytes]]) -> list[ReceiptDecision]:
+        """Verify each receipt, then record them all (and audit the refusals), in order,
+        in one transaction. Nothing may be settled with the broker before this returns."""
         now = self.clock()
         try:
             directory = await self.trust.current(now)
         except DirectoryError as exc:
-            return ReceiptDecision("retry", reason=exc.reason)
-        try:
-            sender, recipient = parse_receipt_subject(subject)
-            receipt = verify_receipt(data, directory, now)
-            if (receipt.sender, receipt.recipient) != (sender, recipient) or sender != self.me.code:
-                raise SenderMismatch("receipt subject, signer and addressee disagree")
-            return await self._record(receipt.message_id, recipient, receipt.received_at, data)
-        except UntrustedMessage as exc:
-            return await self._reject(subject, data, exc.reason, exc.message, now)
-        except StorageError as exc:
-            return ReceiptDecision("retry", reason=exc.reason)
-
-    async def _record(
-        self, message_id: str, recipient: str, received_at: datetime, data: bytes
-    ) -> ReceiptDecision:
-        async with self.db.transaction() as tx:
-            sent = await tx.fetchone(
-                "SELECT recipients FROM outbox WHERE message_id = ? AND kind = 'alert'",
-                (message_id,),
-            )
-            if sent is None or recipient not in str(sent[0]).split(","):
-                raise SenderMismatch("receipt for an alert we did not send to that member")
-            seen = await tx.fetchone(
-                "SELECT 1 FROM receipts WHERE message_id = ? AND recipient = ?",
-                (message_id, recipient),
-            )
-            if seen is not None:
-                return ReceiptDecision("duplicate", message_id, recipient)
-            await tx.execute(
-                "INSERT INTO receipts (message_id, recipient, received_at, recorded_at,"
-                " receipt) VALUES (?, ?, ?, ?, ?)",
-                (message_id, recipient, utc_now_text(received_at), utc_now_text(), data),
-            )
-            await tx.audit("receipt", message_id=message_id, peer=recipient, envelope=data)
-        log.info("receipt_recorded", message_id=message_id, recipient=recipient)
-        return ReceiptDecision("recorded", message_id, recipient)
-
-    async def _reject(
-        self, subject: str, data: bytes, reason: str, error: str, now: datetime
-    ) -> ReceiptDecision:
-        detail = {"error": error, "subject": subject, "size": len(data)}
-        detail["sha256"] = hashlib.sha256(data).hexdigest()
+            return [ReceiptDecision("retry", reason=exc.reason) for _ in items]
+        staged: list[Receipt | UntrustedMessage] = []
+        for subject, data in items:
+            try:
+                sender, recipient = parse_receipt_subject(subject)
+                receipt = verify_receipt(data, directory, now)
+                if (receipt.sender, receipt.recipient) != (sender, recipient) or (
+                    sender != self.me.code
+                ):
+                    raise SenderMismatch("receipt subject, signer and addressee disagree")
+                staged.append(receipt)
+            except UntrustedMessage as exc:
+                staged.append(exc)
+        decisions: list[ReceiptDecision] = []
         try:
             async with self.db.transaction() as tx:
-                await tx.audit(
-                    "rejected",
-                    at=now,
-                    reason=reason,
-                    detail=json.dumps(detail, sort_keys=True),
-                    envelope=data[:4096],
-                )
+                for (subject, data), s in zip(items, staged, strict=True):
+                    if isinstance(s, Receipt):
+                        decision = await self._record(tx, s, data)
+                        if isinstance(decision, ReceiptDecision):
+                            decisions.append(decision)
+                            continue
+                        s = decision
+                    await self._audit_refusal(tx, subject, data, s, now)
+                    decisions.append(ReceiptDecision("rejected", reason=s.reason))
         except StorageError as exc:
-            return ReceiptDecision("retry", reason=exc.reason)
-        log.warning("receipt_rejected", reason=reason, error=error, subject=subject)
-        return ReceiptDecision("rejected", reason=reason)
+            return [ReceiptDecision("retry", reason=exc.reason) for _ in items]
+        for (subject, _), s, decision in zip(items, staged, decisions, strict=True):
+            if decision.outcome == "recorded":
+                log.info(
+                    "receipt_recorded", message_id=decision.message_id, recipient=decision.recipient
+                )
+            elif decision.outcome == "rejected":
+                error = s.message if isinstance(s, UntrustedMessage) else "not our alert"
+                log.warning(
+                    "receipt_rejected", reason=decision.reason, error=error, subject=subject
+                )
+        return decisions
+
+    async def _record(
+        self, tx: Tx, receipt: Receipt, data: bytes
+    ) -> ReceiptDecision | UntrustedMessage:
+        message_id, recipient = receipt.message_id, receipt.recipient
+        sent = await tx.fetchone(
+            "SELECT recipients FROM outbox WHERE message_id = ? AND kind = 'alert'",
+            (message_id,),
+        )
+        if sent is None or recipient not in str(sent[0]).split(","):
+            return SenderMismatch("receipt for an alert we did not send to that member")
+        seen = await tx.fetchone(
+            "SELECT 1 FROM receipts WHERE message_id = ? AND recipient = ?",
+            (message_id, recipient),
+        )
+        if seen is not None:
+            return ReceiptDecision("duplicate", message_id, recipient)
+        await tx.execute(
+            "INSERT INTO receipts (message_id, recipient, received_at, recorded_at,"
+            " receipt) VALUES (?, ?, ?, ?, ?)",
+            (message_id, recipient, utc_now_text(receipt.received_at), utc_now_text(), data),
+        )
+        await tx.audit("receipt", message_id=message_id, peer=recipient, envelope=data)
+        return ReceiptDecision("recorded", message_id, recipient)
+
+    async def _audit_refusal(
+        self, tx: Tx, subject: str, data: bytes, exc: UntrustedMessage, now: datetime
+    ) -> None:
+        detail = {"error": exc.message, "subject": subject, "size": len(data)}
+        detail["sha256"] = hashlib.sha256(data).hexdigest()
+        await tx.audit(
+            "rejected",
+            at=now,
+            reason=exc.reason,
+            detail=json.dumps(detail, sort_keys=True),
+            envelope=data[:4096],
+        )
 
 
 @dataclass(frozen=True)
