@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from types import TracebackType
@@ -30,7 +30,7 @@ from node.metrics import HANDLER_FAILURES, serve_metrics
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
 from node.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
-from node.transport import Transport
+from node.transport import Delivery, Transport
 from node.trust import Trust, parse_root_keys
 from node.witness import Witness
 from schemas.alert import Alert
@@ -244,15 +244,9 @@ class Node:
         if not self.consume:
             self.ready.set()
             return
-        batches = await self.transport.durable_pull(
-            s.stream,
-            self.durable,
-            self._filters(),
-            ack_wait_s=s.ack_wait_s,
-            max_deliver=s.max_deliver,
-            batch=s.fetch_batch,
-            fetch_timeout_s=FETCH_WAIT_S,
-        )
+        batches = await self._bind_consumer()
+        if batches is None:
+            return  # stopped while waiting
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
         self._tasks.append(asyncio.create_task(self._checkpointer(), name=f"ckpt-{s.code}"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name=f"beat-{s.code}"))
@@ -301,6 +295,31 @@ class Node:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, 30.0)
+
+    async def _bind_consumer(self) -> AsyncIterator[list[Delivery]] | None:
+        """Bind our durable consumer. A timeout (a cluster still electing its leaders, a
+        busy server) is retried with backoff; a refusal is final and said loudly."""
+        s = self.settings
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                return await self.transport.durable_pull(
+                    s.stream,
+                    self.durable,
+                    self._filters(),
+                    ack_wait_s=s.ack_wait_s,
+                    max_deliver=s.max_deliver,
+                    batch=s.fetch_batch,
+                    fetch_timeout_s=FETCH_WAIT_S,
+                )
+            except TransportError as exc:
+                if "timeout" not in str(exc).lower():
+                    raise
+                log.warning("consumer_bind_retry", error=str(exc), retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, 30.0)
+        return None
 
     def _filters(self) -> list[str]:
         """Our topics, our receipts, and (at the hub) every member's checkpoints."""
