@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
+
+from testkit import example_alerts
 
 from node.handlers.base import (
     Context,
@@ -17,8 +21,11 @@ from node.handlers.base import (
     HandlerError,
     HandlerSettings,
     HandlerSpec,
+    Hit,
     Item,
 )
+from node.wire import new_message_id
+from schemas.alert import parse_alert
 
 
 class FileSettings(HandlerSettings):
@@ -98,3 +105,40 @@ def recorded(path: Path) -> list[tuple[str, str, str, int]]:
         kind, message_id, tlp, attempt = line.split()
         rows.append((kind, message_id, tlp, int(attempt)))
     return rows
+
+
+# --- a fake context for handler unit tests (the runner is tested on real nodes) -------
+
+
+class AuditLog:
+    """Collects what a handler audits through ``ctx.audit``."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, dict[str, Any]]] = []
+
+    async def __call__(self, action: str, detail: Mapping[str, Any]) -> None:
+        self.entries.append((action, dict(detail)))
+
+
+async def same_hit(hit: Hit) -> Hit:
+    return hit
+
+
+def example_item(name: str, now: datetime, n: int = 0, hit: Hit | None = None) -> Item:
+    """An item from ``schemas/examples/valid/NAME`` as WS sent it, received at ``now``."""
+    alert = parse_alert(example_alerts()[name])
+    return Item(
+        kind="alert" if hit is None else "hit",
+        message_id=new_message_id(now, bytes([n] * 10)),
+        sender="WS",
+        topic=alert.topic,
+        tlp=alert.tlp,
+        priority=alert.priority,
+        received_at=now,
+        alert=alert,
+        hit=hit,
+    )
+
+
+def fake_ctx(audit: AuditLog, instance: str, now: datetime) -> Context:
+    return Context("FJ", instance, "route", 1, now, audit, same_hit)

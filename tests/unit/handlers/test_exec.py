@@ -7,19 +7,17 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from handlerkit import AuditLog, example_item, fake_ctx
 from pydantic import ValidationError
-from testkit import example_alerts
 
-from node.handlers.base import Context, HandlerEnv, HandlerError, Hit, Item, PermanentHandlerError
+from node.handlers.base import Context, HandlerEnv, HandlerError, Item, PermanentHandlerError
 from node.handlers.builtin.exec import SAFE_PATH, ExecHandler
-from node.wire import new_message_id
-from schemas.alert import parse_alert
 from schemas.errors import ConfigError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -27,34 +25,12 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 PIDS_TO_FIFO = 'sleep 120 & echo "$$ $!" > "$1"; wait'
 
 
-class AuditLog:
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, dict[str, Any]]] = []
-
-    async def __call__(self, action: str, detail: Mapping[str, Any]) -> None:
-        self.entries.append((action, dict(detail)))
-
-
-async def _same_hit(hit: Hit) -> Hit:
-    return hit
-
-
 def make_item(name: str = "identity_fraud.json") -> Item:
-    alert = parse_alert(example_alerts()[name])
-    return Item(
-        kind="alert",
-        message_id=new_message_id(NOW, bytes(range(10))),
-        sender="WS",
-        topic=alert.topic,
-        tlp=alert.tlp,
-        priority=alert.priority,
-        received_at=NOW,
-        alert=alert,
-    )
+    return example_item(name, NOW)
 
 
 def make_ctx(audit: AuditLog) -> Context:
-    return Context("FJ", "exec-test", "route", 1, NOW, audit, _same_hit)
+    return fake_ctx(audit, "exec-test", NOW)
 
 
 def build(tmp_path: Path, **settings: Any) -> ExecHandler:

@@ -7,53 +7,27 @@ import asyncio
 import json
 import os
 import stat
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from handlerkit import AuditLog, example_item, fake_ctx
 from pydantic import ValidationError
-from testkit import example_alerts
 
 from node.handlers.base import Context, HandlerEnv, HandlerError, Hit, Item
 from node.handlers.builtin.spool import SpoolHandler, spool_name
-from node.wire import new_message_id
-from schemas.alert import parse_alert
 from schemas.errors import ConfigError
 
 NOW = datetime(2026, 11, 29, 12, 0, 5, tzinfo=UTC)
 
 
-class AuditLog:
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, dict[str, Any]]] = []
-
-    async def __call__(self, action: str, detail: Mapping[str, Any]) -> None:
-        self.entries.append((action, dict(detail)))
-
-
-async def _same_hit(hit: Hit) -> Hit:
-    return hit
-
-
 def make_item(n: int = 0, name: str = "asylum.json", hit: Hit | None = None) -> Item:
-    alert = parse_alert(example_alerts()[name])
-    return Item(
-        kind="alert" if hit is None else "hit",
-        message_id=new_message_id(NOW, bytes([n] * 10)),
-        sender="WS",
-        topic=alert.topic,
-        tlp=alert.tlp,
-        priority=alert.priority,
-        received_at=NOW,
-        alert=alert,
-        hit=hit,
-    )
+    return example_item(name, NOW, n, hit)
 
 
 def make_ctx(audit: AuditLog) -> Context:
-    return Context("FJ", "national-spool", "route", 1, NOW, audit, _same_hit)
+    return fake_ctx(audit, "national-spool", NOW)
 
 
 def build(tmp_path: Path, **settings: Any) -> SpoolHandler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 import stix2  # type: ignore[import-untyped]
+from handlerkit import AuditLog, example_item, fake_ctx
 from pydantic import ValidationError
 from testkit import example_alerts
 
 from node.handlers.base import Context, HandlerEnv, Hit, Item, PermanentHandlerError
 from node.handlers.builtin.spool import spool_name
 from node.handlers.builtin.stix import StixHandler, to_stix_bundle
-from node.wire import new_message_id
-from schemas.alert import parse_alert
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 MISP_KEY = "Zq4bM1xV8nT2kL5pR7sW9yA3cE6gH0jN4uF2dK8o"  # 40 characters, like a MISP key
@@ -38,35 +37,12 @@ OFFICIAL_TLP = {
 SHARED = ("marking-definition", "extension-definition")
 
 
-class AuditLog:
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, dict[str, Any]]] = []
-
-    async def __call__(self, action: str, detail: Mapping[str, Any]) -> None:
-        self.entries.append((action, dict(detail)))
-
-
-async def _same_hit(hit: Hit) -> Hit:
-    return hit
-
-
 def make_item(name: str, n: int = 0, hit: Hit | None = None) -> Item:
-    alert = parse_alert(example_alerts()[name])
-    return Item(
-        kind="alert" if hit is None else "hit",
-        message_id=new_message_id(NOW, bytes([n] * 10)),
-        sender="WS",
-        topic=alert.topic,
-        tlp=alert.tlp,
-        priority=alert.priority,
-        received_at=NOW,
-        alert=alert,
-        hit=hit,
-    )
+    return example_item(name, NOW, n, hit)
 
 
 def make_ctx(audit: AuditLog) -> Context:
-    return Context("FJ", "misp-bridge", "route", 1, NOW, audit, _same_hit)
+    return fake_ctx(audit, "misp-bridge", NOW)
 
 
 def by_type(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -7,20 +7,18 @@ import hashlib
 import hmac
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from handlerkit import AuditLog, example_item, fake_ctx
 from pydantic import ValidationError
-from testkit import example_alerts
 
-from node.handlers.base import Context, HandlerEnv, HandlerError, Hit, Item, PermanentHandlerError
+from node.handlers.base import Context, HandlerEnv, HandlerError, Item, PermanentHandlerError
 from node.handlers.builtin.webhook import WebhookHandler
-from node.wire import new_message_id
-from schemas.alert import parse_alert
 from schemas.errors import ConfigError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -81,34 +79,12 @@ def receiver() -> Iterator[Receiver]:
     yield from serve(SECRET)
 
 
-class AuditLog:
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, dict[str, Any]]] = []
-
-    async def __call__(self, action: str, detail: Mapping[str, Any]) -> None:
-        self.entries.append((action, dict(detail)))
-
-
-async def _same_hit(hit: Hit) -> Hit:
-    return hit
-
-
 def make_item(name: str = "maritime.json") -> Item:
-    alert = parse_alert(example_alerts()[name])
-    return Item(
-        kind="alert",
-        message_id=new_message_id(NOW, bytes(range(10))),
-        sender="WS",
-        topic=alert.topic,
-        tlp=alert.tlp,
-        priority=alert.priority,
-        received_at=NOW,
-        alert=alert,
-    )
+    return example_item(name, NOW)
 
 
 def make_ctx(audit: AuditLog) -> Context:
-    return Context("FJ", "case-system", "route", 1, NOW, audit, _same_hit)
+    return fake_ctx(audit, "case-system", NOW)
 
 
 def build(tmp_path: Path, url: str, secret: bytes = SECRET, **more: Any) -> WebhookHandler:
