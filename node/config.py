@@ -7,6 +7,7 @@ configuration directory can be moved as a whole.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -121,23 +122,37 @@ class NodeSettings(BaseSettings):
 
     @classmethod
     def load(cls, path: Path) -> NodeSettings:
-        try:
-            with path.open("rb") as f:
-                data: dict[str, Any] = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"no configuration file at {path}", path=str(path)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}", path=str(path)) from exc
-        base = path.resolve().parent
-        for name in _PATH_FIELDS:
-            if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
-                data[name] = str(base / data[name])
+        data = resolve_paths(read_toml(path), path, _PATH_FIELDS)
         try:
             settings = cls(**data)
-            settings._config_dir = base
-            return settings
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"{path}: {problems}", path=str(path)) from exc
+            raise config_error(path, exc) from exc
+        settings._config_dir = path.resolve().parent
+        return settings
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML configuration file; ConfigError if it is missing or not TOML."""
+    try:
+        with path.open("rb") as f:
+            data: dict[str, Any] = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"no configuration file at {path}", path=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", path=str(path)) from exc
+    return data
+
+
+def resolve_paths(data: dict[str, Any], path: Path, fields: Iterable[str]) -> dict[str, Any]:
+    """Relative paths among ``fields`` resolved against the directory of ``path``."""
+    base = path.resolve().parent
+    for name in fields:
+        if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
+            data[name] = str(base / data[name])
+    return data
+
+
+def config_error(path: Path, exc: ValidationError) -> ConfigError:
+    """Every problem pydantic found, as one line naming the file."""
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return ConfigError(f"{path}: {problems}", path=str(path))

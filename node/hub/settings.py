@@ -8,14 +8,11 @@ are resolved against hub.toml's directory.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from node.config import NodeSettings
-from schemas.errors import ConfigError
+from node.config import NodeSettings, config_error, read_toml, resolve_paths
 
 
 class HubSettings(BaseModel):
@@ -56,25 +53,13 @@ class HubSettings(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> HubSettings:
-        try:
-            with path.open("rb") as f:
-                data: dict[str, Any] = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"no configuration file at {path}", path=str(path)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}", path=str(path)) from exc
-        base = path.resolve().parent
+        data = read_toml(path)
         data.setdefault("password_file", "console-passwd.json")
-        for name in ("node", "password_file", "tls_cert", "tls_key"):
-            if isinstance(data.get(name), str) and not Path(data[name]).is_absolute():
-                data[name] = str(base / data[name])
+        resolve_paths(data, path, ("node", "password_file", "tls_cert", "tls_key"))
         try:
             return cls(**data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"{path}: {problems}", path=str(path)) from exc
+            raise config_error(path, exc) from exc
 
 
 def load_hub_config(path: Path) -> tuple[NodeSettings, HubSettings]:
