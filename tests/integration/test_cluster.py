@@ -13,6 +13,7 @@ cuts the link (``make faults``: 90 s; ``make test``: 5 s)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -36,6 +37,7 @@ import nkeys
 import pytest
 from faultkit import LINK_CUT_S, Table, wait_until
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import StreamConfig, StreamSource
 from natskit import example_nkey, nats_config_test, new_user_nkey, replace_once
 from nodekit import Watcher, accepted, start_node
@@ -885,6 +887,7 @@ async def test_leaf_and_hub_source_each_other_exactly_once_across_a_link_cut(
     local_ops = await connect_as([leaf.url], leaf.ops_seed, "_INBOX_OPS")
     ws = await connect_as([leaf.url], c.seeds["WS"], "_INBOX_WS")  # Samoa's node's user
     fj = await connect_as(c.urls(), c.seeds["FJ"], "_INBOX_FJ")
+    xh = await connect_as(c.urls(), c.seeds["XH"], "_INBOX_XH")
     try:
         assert await publish(ws, "lali.alert.maritime.WS", "ws-1") == "ws"
         assert await publish(fj, "lali.alert.maritime.FJ", "fj-1") == "hub"
@@ -905,6 +908,22 @@ async def test_leaf_and_hub_source_each_other_exactly_once_across_a_link_cut(
         }
         await until_subjects(ops, hub_view, "hub")
         await until_subjects(local_ops, leaf_view, "leaf")
+
+        # Samoa's heartbeats (core NATS, in no stream) reach the hub's console.
+        beats: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def on_beat(msg: Msg) -> None:
+            await beats.put(msg.data)
+
+        await xh.subscribe("lali.heartbeat.WS", cb=on_beat)
+        await xh.flush()
+        async with asyncio.timeout(DEADLINE_S):
+            while beats.empty():  # interest reaches the leaf a moment after subscribing
+                await ws.publish("lali.heartbeat.WS", b"beat")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(beats.get(), 0.2)
+                    break
+        assert "lali.heartbeat.WS" not in await stream_subjects(ops)  # stored nowhere
 
         # The link goes down: each side still takes publications, acknowledged locally.
         cut(c)
@@ -933,7 +952,7 @@ async def test_leaf_and_hub_source_each_other_exactly_once_across_a_link_cut(
         entry = await (await local_ops.jetstream().key_value("lali_directory")).get("current")
         assert entry.value == c.network.directory.read_bytes()
     finally:
-        for client in (ops, local_ops, ws, fj):
+        for client in (ops, local_ops, ws, fj, xh):
             await client.close()
     # The permissions in the hub files and country.conf allowed all of it, the
     # sidecars' stream updates included.
