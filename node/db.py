@@ -135,6 +135,12 @@ def _storage_errors(action: str, path: Path) -> Iterator[None]:
         raise StorageError(f"{action} failed: {exc}", path=str(path)) from exc
 
 
+_INSERT_AUDIT = (
+    "INSERT INTO audit (seq, at, kind, message_id, peer, topic, reason, detail,"
+    " envelope, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class Tx:
     """One open write transaction."""
 
@@ -144,10 +150,12 @@ class Tx:
         # can move it meanwhile) and then carried along: one statement less per entry.
         self._head: tuple[int, bytes] | None = None
         self._head_moved = False
+        self._audit_rows: list[tuple[Any, ...]] = []  # appended, not yet inserted
 
     async def write_head(self) -> None:
         """Record the chain head the entries of this transaction reached (called by
         ``Database.transaction`` before COMMIT; audit_head is stale until then)."""
+        await self._insert_appended()
         if self._head_moved and self._head is not None:
             await self._conn.execute(
                 "UPDATE audit_head SET count = ?, head = ? WHERE id = 1", self._head
@@ -155,15 +163,29 @@ class Tx:
             self._head_moved = False
 
     async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        await self._insert_appended()
         cursor = await self._conn.execute(sql, params)
         return cursor.rowcount
 
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._insert_appended()
+        if rows:
+            await self._conn.executemany(sql, rows)
+
+    async def _insert_appended(self) -> None:
+        """Insert the entries ``append_audit`` buffered, in one statement."""
+        if self._audit_rows:
+            rows, self._audit_rows = self._audit_rows, []
+            await self._conn.executemany(_INSERT_AUDIT, rows)
+
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        await self._insert_appended()
         async with self._conn.execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        await self._insert_appended()
         async with self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
@@ -186,11 +208,44 @@ class Tx:
         the handlers: ``handler_refused``, ``handled``, ``handler_error``,
         ``handler_failed``, ``handler_retry``, ``handler_action``, ``hit``.
         """
+        await self.load_head()
+        entry = self.append_audit(
+            kind,
+            at=at,
+            message_id=message_id,
+            peer=peer,
+            topic=topic,
+            reason=reason,
+            detail=detail,
+            envelope=envelope,
+        )
+        await self._insert_appended()
+        return entry
+
+    async def load_head(self) -> None:
+        """Read the chain head once per transaction (needed before ``append_audit``)."""
         if self._head is None:
             head = await self.fetchone("SELECT count, head FROM audit_head WHERE id = 1")
             if head is None:
                 raise StorageError("audit head row is missing")
             self._head = (int(head[0]), bytes(head[1]))
+
+    def append_audit(
+        self,
+        kind: str,
+        *,
+        at: datetime | None = None,
+        message_id: str | None = None,
+        peer: str | None = None,
+        topic: str | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
+        envelope: bytes | None = None,
+    ) -> StoredEntry:
+        """Chain one entry and buffer it; it is inserted by the next statement of this
+        transaction or before COMMIT, several in one go. ``load_head`` first."""
+        if self._head is None:
+            raise RuntimeError("append_audit before load_head")
         count, prev = self._head
         entry = Entry(
             seq=count + 1,
@@ -204,9 +259,7 @@ class Tx:
             envelope=envelope,
         )
         digest = entry_hash(prev, entry)
-        await self._conn.execute(
-            "INSERT INTO audit (seq, at, kind, message_id, peer, topic, reason, detail,"
-            " envelope, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._audit_rows.append(
             (
                 entry.seq,
                 entry.at,
@@ -219,7 +272,7 @@ class Tx:
                 envelope,
                 prev,
                 digest,
-            ),
+            )
         )
         self._head = (entry.seq, digest)
         self._head_moved = True  # written once, just before COMMIT (write_head)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import structlog
 
@@ -22,7 +23,7 @@ from keys import Directory, Identity
 from node.db import Database, Tx, utc_now_text
 from node.envelope import Opened, decrypt_verified, verify
 from node.handlers.jobs import Router
-from node.receipts import queue_receipt
+from node.receipts import RECEIPT_OUTBOX_SQL, receipt_row
 from node.subjects import parse_alert_subject
 from node.trust import Trust
 from schemas.alert import alert_to_json
@@ -248,16 +249,34 @@ class Inbound:
                     tuple(chunk),
                 )
                 before.update((str(r[0]), bytes(r[1])) for r in rows)
+            # The entries are chained here in the batch's order and inserted together,
+            # then the inbox rows and receipts: a few statements for the whole batch.
+            await tx.load_head()
+            inbox: list[tuple[Any, ...]] = []
+            receipts: list[tuple[Any, ...]] = []
             for i, s in staged:
                 item = items[i]
                 if isinstance(s, Rejection):
-                    await _audit_rejection(tx, item.subject, item.data, s.error, s.at)
+                    _append_rejection(tx, item.subject, item.data, s.error, s.at)
                     rejected[i] = s.error
                     continue
                 h = s.header
                 seen = before.get(h.message_id)
                 if seen is None:
-                    queued += await self._commit_one(tx, s, now)
+                    entry = tx.append_audit(
+                        "received",
+                        at=now,
+                        message_id=h.message_id,
+                        peer=h.sender,
+                        topic=h.topic.value,
+                        detail=json.dumps(
+                            {"tlp": h.tlp.value, "priority": h.priority.value, "size": len(s.raw)}
+                        ),
+                        envelope=s.raw,
+                    )
+                    inbox.append(_inbox_row(s, entry.entry.seq, now))
+                    # The receipt leaves through the outbox, so it survives a link cut too.
+                    receipts.append(receipt_row(h, self.identity, now))
                     accepted[i] = s
                     before[h.message_id] = s.raw  # the same id twice in one batch
                 elif seen == s.raw:
@@ -266,8 +285,20 @@ class Inbound:
                     # The same id on different bytes: a replay with altered content, or
                     # a sender reusing ids. Not processed; the first stays authoritative.
                     error = Replay("message id already received with different content")
-                    await _audit_rejection(tx, item.subject, item.data, error, now)
+                    _append_rejection(tx, item.subject, item.data, error, now)
                     rejected[i] = error
+            await tx.executemany(_INSERT_INBOX, inbox)
+            await tx.executemany(RECEIPT_OUTBOX_SQL, receipts)
+            if self.router is not None:
+                for s in accepted.values():
+                    queued += await self.router.enqueue(
+                        tx,
+                        kind="alert",
+                        message_id=s.header.message_id,
+                        sender=s.header.sender,
+                        alert=s.alert,
+                        now=now,
+                    )
         if queued and self.on_queued is not None:
             self.on_queued(sorted(set(queued)))
         decisions: dict[int, Decision] = {}
@@ -290,43 +321,8 @@ class Inbound:
                 decisions[i] = Decision(Outcome.ACCEPTED, h.message_id, h.sender)
         return decisions
 
-    async def _commit_one(self, tx: Tx, opened: Opened, now: datetime) -> list[str]:
-        h = opened.header
-        entry = await tx.audit(
-            "received",
-            at=now,
-            message_id=h.message_id,
-            peer=h.sender,
-            topic=h.topic.value,
-            detail=json.dumps(
-                {"tlp": h.tlp.value, "priority": h.priority.value, "size": len(opened.raw)}
-            ),
-            envelope=opened.raw,
-        )
-        await tx.execute(
-            "INSERT INTO inbox (message_id, received_at, sender, topic, tlp, priority,"
-            " alert, audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                h.message_id,
-                utc_now_text(now),
-                h.sender,
-                h.topic.value,
-                h.tlp.value,
-                h.priority.value,
-                alert_to_json(opened.alert).decode("utf-8"),
-                entry.entry.seq,
-            ),
-        )
-        # The receipt leaves through the outbox, so it survives a link cut too.
-        await queue_receipt(tx, h, self.identity, now)
-        if self.router is None:
-            return []
-        return await self.router.enqueue(
-            tx, kind="alert", message_id=h.message_id, sender=h.sender, alert=opened.alert, now=now
-        )
 
-
-async def _audit_rejection(
+def _append_rejection(
     tx: Tx, subject: str, data: bytes, exc: LaliError, now: datetime | None
 ) -> None:
     keep = len(data) <= REJECT_KEEP
@@ -336,12 +332,32 @@ async def _audit_rejection(
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
-    await tx.audit(
+    tx.append_audit(
         "rejected",
         at=now,
         reason=exc.reason,
         detail=json.dumps(detail, sort_keys=True),
         envelope=data if keep else None,
+    )
+
+
+_INSERT_INBOX = (
+    "INSERT INTO inbox (message_id, received_at, sender, topic, tlp, priority, alert,"
+    " audit_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _inbox_row(opened: Opened, audit_seq: int, now: datetime) -> tuple[Any, ...]:
+    h = opened.header
+    return (
+        h.message_id,
+        utc_now_text(now),
+        h.sender,
+        h.topic.value,
+        h.tlp.value,
+        h.priority.value,
+        alert_to_json(opened.alert).decode("utf-8"),
+        audit_seq,
     )
 
 

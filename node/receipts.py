@@ -1,6 +1,6 @@
 """Delivery receipts at both ends, and the per-recipient delivery status.
 
-Recipient: ``queue_receipt`` adds a signed receipt to the outbox in the same
+Recipient: ``receipt_row`` is the signed receipt's outbox row, written in the same
 transaction that commits the alert. Sender: ``ReceiptIntake.process`` verifies a
 receipt, checks it answers an alert we sent to that recipient, and records it once
 (de-duplicated and audited). ``delivery_status`` answers ``lali status``.
@@ -16,6 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -32,19 +33,21 @@ log = structlog.get_logger("lali.receipts")
 _PRIORITY_ORDER = {"flash": 0, "urgent": 1, "routine": 2}
 
 
-async def queue_receipt(tx: Tx, header: Header, me: Identity, now: datetime) -> None:
-    blob = make_receipt(header.message_id, header.sender, me, now)
-    await tx.execute(
-        "INSERT OR IGNORE INTO outbox (message_id, kind, subject, envelope, priority,"
-        " recipients, created_at) VALUES (?, 'receipt', ?, ?, ?, ?, ?)",
-        (
-            f"rcpt-{header.message_id}-{me.code}",
-            receipt_subject(header.sender, me.code),
-            blob,
-            _PRIORITY_ORDER[header.priority.value],
-            header.sender,
-            utc_now_text(now),
-        ),
+RECEIPT_OUTBOX_SQL = (
+    "INSERT OR IGNORE INTO outbox (message_id, kind, subject, envelope, priority,"
+    " recipients, created_at) VALUES (?, 'receipt', ?, ?, ?, ?, ?)"
+)
+
+
+def receipt_row(header: Header, me: Identity, now: datetime) -> tuple[Any, ...]:
+    """The outbox row of our signed receipt for ``header`` (RECEIPT_OUTBOX_SQL)."""
+    return (
+        f"rcpt-{header.message_id}-{me.code}",
+        receipt_subject(header.sender, me.code),
+        make_receipt(header.message_id, header.sender, me, now),
+        _PRIORITY_ORDER[header.priority.value],
+        header.sender,
+        utc_now_text(now),
     )
 
 
