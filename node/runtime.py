@@ -23,7 +23,8 @@ from node.consumer import Consumer
 from node.db import Database
 from node.directory_feed import follow_directory
 from node.handlers.base import HandlerEnv
-from node.handlers.runner import HandlerRunner, build_instances
+from node.handlers.instances import build_instances
+from node.handlers.runner import HandlerRunner
 from node.heartbeat import run_heartbeats
 from node.inbound import Inbound
 from node.metrics import HANDLER_FAILURES, serve_metrics

@@ -16,32 +16,29 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from node.db import Database, utc_now_text
 from node.handlers.base import (
     Context,
     HandlerEnv,
     HandlerError,
-    HandlerSpec,
-    HandlerType,
     Hit,
     Item,
     PermanentHandlerError,
 )
-from node.handlers.config import InstanceConfig, RouteConfig
+from node.handlers.config import RouteConfig
+from node.handlers.instances import Instance, check_routes
 from node.handlers.jobs import Router
-from node.handlers.registry import load_type
-from node.handlers.routing import ceiling, permits
+from node.handlers.routing import permits
 from schemas.alert import parse_alert
 from schemas.enums import Priority, Tlp, Topic
-from schemas.errors import ConfigError, StorageError
+from schemas.errors import StorageError
 
 log = structlog.get_logger("lali.handlers")
 
@@ -51,49 +48,6 @@ FailureHook = Callable[[str], None]
 # Told of every outcome: (instance, message_id, kind, state); state is done, failed or
 # retry. For metrics and tests; must not raise or block.
 JobListener = Callable[[str, str, str, str], None]
-
-
-@dataclass
-class Instance:
-    name: str
-    config: InstanceConfig
-    cls: type[HandlerType]
-    spec: HandlerSpec
-    settings: Any
-    ceiling: Tlp | None
-    handler: HandlerType | None = None
-    queue: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
-    in_flight: set[int] = field(default_factory=set)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def build_instances(configs: Mapping[str, InstanceConfig]) -> dict[str, Instance]:
-    """Load each instance's type and validate its settings; ConfigError on any problem."""
-    found: dict[str, Instance] = {}
-    for name, config in configs.items():
-        cls = load_type(config.type)
-        try:
-            settings = cls.Settings.model_validate(config.settings)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"handlers.{name}.settings: {problems}", instance=name) from exc
-        found[name] = Instance(
-            name, config, cls, cls.spec, settings, ceiling(config, cls.spec), queue=asyncio.Queue()
-        )
-    return found
-
-
-def check_routes(routes: Iterable[RouteConfig], instances: Mapping[str, Any]) -> None:
-    names: set[str] = set()
-    for route in routes:
-        if route.name in names:
-            raise ConfigError(f"route {route.name!r} is defined twice")
-        names.add(route.name)
-        unknown = [h for h in route.handlers if h not in instances]
-        if unknown:
-            raise ConfigError(f"route {route.name!r} names unknown handlers: {', '.join(unknown)}")
 
 
 class HandlerRunner:
