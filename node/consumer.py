@@ -174,7 +174,10 @@ class Consumer:
             how = "term" if decision.outcome == "rejected" else "ack"
             await self._settle(delivery, how, decision.outcome)
             for listener in self.receipt_listeners:
-                listener(decision)
+                try:
+                    listener(decision)
+                except Exception as exc:  # observers (metrics, console) must not stop intake
+                    log.error("receipt_listener_failed", error_type=type(exc).__name__)
         return len(deliveries)
 
     async def _handle_checkpoint(self, delivery: Delivery) -> bool:

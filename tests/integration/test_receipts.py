@@ -96,3 +96,24 @@ async def test_status_before_delivery_and_overdue(running: Running) -> None:
     status = delivery_status(ws.settings.database, result.message_id, later, timedelta(minutes=15))
     assert status is not None and [s.state for s in status] == ["overdue"]
     assert delivery_status(ws.settings.database, "no-such-id", now, timedelta(minutes=1)) is None
+
+
+async def test_a_failing_receipt_listener_does_not_stop_intake(running: Running) -> None:
+    ws = running.nodes["WS"]
+
+    def broken(decision: ReceiptDecision) -> None:
+        raise RuntimeError("observer bug")
+
+    watch = ReceiptWatch()
+    ws.receipt_listeners[:0] = [broken]  # runs before the watcher, for every receipt
+    ws.receipt_listeners.append(watch)
+    first = await ws.send(sample_alert(Topic.MARITIME), ["FJ"])
+    second = await ws.send(sample_alert(Topic.ASYLUM), ["FJ"])
+    await watch.until(
+        lambda seen: (
+            {d.message_id for d in seen if d.outcome == "recorded"}
+            >= {first.message_id, second.message_id}
+        )
+    )
+    # Both alerts delivered: WS's intake kept going after the listener raised.
+    assert await running.watchers["FJ"].wait(accepted(second.message_id))
