@@ -23,11 +23,11 @@ from keys import Identity
 from node.db import Database, Tx, utc_now_text
 from node.envelope import seal
 from node.subjects import alert_subject
-from node.transport import Transport
+from node.transport import Publication, Transport
 from node.trust import Trust
 from node.wire import Header
 from schemas.alert import Alert, Priority, Tlp, parse_alert
-from schemas.errors import PolicyViolation, TransportError, UnknownKey
+from schemas.errors import PolicyViolation, UnknownKey
 
 log = structlog.get_logger("lali.outbound")
 
@@ -160,6 +160,22 @@ class _Queued:
     envelope: bytes
 
 
+def _log_published(published: Sequence[tuple[str, int]]) -> None:
+    """One line per published batch (each message at debug level): a busy node
+    would otherwise spend a good part of its time writing logs."""
+    if len(published) == 1:
+        log.info("alert_published", message_id=published[0][0], stream_seq=published[0][1])
+        return
+    for mid, seq in published:
+        log.debug("alert_published", message_id=mid, stream_seq=seq)
+    log.info(
+        "alerts_published",
+        count=len(published),
+        first_seq=published[0][1],
+        last_seq=published[-1][1],
+    )
+
+
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -241,9 +257,10 @@ class Outbound:
 
     async def _write_accepted(self, tx: Tx, items: list[_Accepted]) -> None:
         """The ``sent`` audit entries and outbox rows of a group of sends."""
+        await tx.load_head()
         for a in items:
             h = a.header
-            await tx.audit(
+            tx.append_audit(
                 "sent",
                 at=a.now,
                 message_id=h.message_id,
@@ -291,39 +308,26 @@ class Outbound:
         transport = self.transport
         if transport is None:
             return [], True
+        results = await transport.publish_pipelined(
+            [Publication(r.subject, r.envelope, r.message_id) for r in rows],
+            window=PUBLISH_WINDOW,
+        )
+        published: list[tuple[str, int]] = []
         failed: list[str] = []
-
-        async def one(row: _Queued) -> tuple[str, int] | None:
-            try:
-                seq = await transport.publish(row.subject, row.envelope, row.message_id)
-            except TransportError as exc:
-                log.warning("publish_failed", message_id=row.message_id, error=str(exc))
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, int):
+                published.append((row.message_id, result))
+            elif result is not None:
+                log.warning("publish_failed", message_id=row.message_id, error=str(result))
                 failed.append(row.message_id)
-                return None
-            return row.message_id, seq
-
-        # Tasks start in creation order, so the broker stores the rows in that order.
-        in_flight: set[asyncio.Task[tuple[str, int] | None]] = set()
-        tasks = []
-        for row in rows:
-            if failed or not transport.connected.is_set():
-                break
-            if len(in_flight) >= PUBLISH_WINDOW:
-                _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            task = asyncio.create_task(one(row))
-            in_flight.add(task)
-            tasks.append(task)
-        results = await asyncio.gather(*tasks)
-        published = [r for r in results if r is not None]
         if failed:
             async with self.db.transaction() as tx:
                 sql = _COUNT_ATTEMPT.format(marks=", ".join(["?"] * len(failed)))
                 await tx.execute(sql, tuple(failed))
         if published:
             await self._mark(*published)
-            for mid, seq in published:
-                log.info("alert_published", message_id=mid, stream_seq=seq)
-        return published, bool(failed) or len(tasks) < len(rows)
+            _log_published(published)
+        return published, bool(failed) or any(r is None for r in results)
 
     async def _expire(self, now: datetime) -> None:
         """Alerts whose expiry passed while queued are not sent; each is audited."""

@@ -91,23 +91,16 @@ class ReceiptIntake:
                 staged.append(receipt)
             except UntrustedMessage as exc:
                 staged.append(exc)
-        decisions: list[ReceiptDecision] = []
         try:
             async with self.db.transaction() as tx:
-                for (subject, data), s in zip(items, staged, strict=True):
-                    if isinstance(s, Receipt):
-                        decision = await self._record(tx, s, data)
-                        if isinstance(decision, ReceiptDecision):
-                            decisions.append(decision)
-                            continue
-                        s = decision
-                    await self._audit_refusal(tx, subject, data, s, now)
-                    decisions.append(ReceiptDecision("rejected", reason=s.reason))
+                decisions = await self._record_all(tx, items, staged, now)
         except StorageError as exc:
             return [ReceiptDecision("retry", reason=exc.reason) for _ in items]
+        recorded = 0
         for (subject, _), s, decision in zip(items, staged, decisions, strict=True):
             if decision.outcome == "recorded":
-                log.info(
+                recorded += 1
+                log.debug(
                     "receipt_recorded", message_id=decision.message_id, recipient=decision.recipient
                 )
             elif decision.outcome == "rejected":
@@ -115,38 +108,74 @@ class ReceiptIntake:
                 log.warning(
                     "receipt_rejected", reason=decision.reason, error=error, subject=subject
                 )
+        if recorded == 1:
+            only = next(d for d in decisions if d.outcome == "recorded")
+            log.info("receipt_recorded", message_id=only.message_id, recipient=only.recipient)
+        elif recorded:
+            log.info("receipts_recorded", count=recorded)  # each at debug level
         return decisions
 
-    async def _record(
-        self, tx: Tx, receipt: Receipt, data: bytes
-    ) -> ReceiptDecision | UntrustedMessage:
-        message_id, recipient = receipt.message_id, receipt.recipient
-        sent = await tx.fetchone(
-            "SELECT recipients FROM outbox WHERE message_id = ? AND kind = 'alert'",
-            (message_id,),
+    async def _record_all(
+        self,
+        tx: Tx,
+        items: Sequence[tuple[str, bytes]],
+        staged: list[Receipt | UntrustedMessage],
+        now: datetime,
+    ) -> list[ReceiptDecision]:
+        """Record the verified receipts that answer an alert we sent to that member,
+        once each, and audit every refusal, in order. Two look-ups for the whole run."""
+        ids = sorted({s.message_id for s in staged if isinstance(s, Receipt)})
+        sent: dict[str, list[str]] = {}
+        seen: set[tuple[str, str]] = set()
+        for n in range(0, len(ids), 500):
+            chunk = tuple(ids[n : n + 500])
+            marks = ", ".join("?" * len(chunk))  # placeholders only
+            for row in await tx.fetchall(
+                f"SELECT message_id, recipients FROM outbox WHERE message_id IN ({marks})"  # noqa: S608
+                " AND kind = 'alert'",
+                chunk,
+            ):
+                sent[str(row[0])] = str(row[1]).split(",")
+            for row in await tx.fetchall(
+                f"SELECT message_id, recipient FROM receipts WHERE message_id IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                seen.add((str(row[0]), str(row[1])))
+        await tx.load_head()
+        decisions: list[ReceiptDecision] = []
+        rows: list[tuple[Any, ...]] = []
+        recorded_at = utc_now_text()
+        for (subject, data), s in zip(items, staged, strict=True):
+            if isinstance(s, Receipt):
+                key = (s.message_id, s.recipient)
+                if s.recipient not in sent.get(s.message_id, ()):
+                    s = SenderMismatch("receipt for an alert we did not send to that member")
+                elif key in seen:
+                    decisions.append(ReceiptDecision("duplicate", *key))
+                    continue
+                else:
+                    seen.add(key)
+                    rows.append((*key, utc_now_text(s.received_at), recorded_at, data))
+                    tx.append_audit(
+                        "receipt", message_id=s.message_id, peer=s.recipient, envelope=data
+                    )
+                    decisions.append(ReceiptDecision("recorded", *key))
+                    continue
+            self._append_refusal(tx, subject, data, s, now)
+            decisions.append(ReceiptDecision("rejected", reason=s.reason))
+        await tx.executemany(
+            "INSERT INTO receipts (message_id, recipient, received_at, recorded_at, receipt)"
+            " VALUES (?, ?, ?, ?, ?)",
+            rows,
         )
-        if sent is None or recipient not in str(sent[0]).split(","):
-            return SenderMismatch("receipt for an alert we did not send to that member")
-        seen = await tx.fetchone(
-            "SELECT 1 FROM receipts WHERE message_id = ? AND recipient = ?",
-            (message_id, recipient),
-        )
-        if seen is not None:
-            return ReceiptDecision("duplicate", message_id, recipient)
-        await tx.execute(
-            "INSERT INTO receipts (message_id, recipient, received_at, recorded_at,"
-            " receipt) VALUES (?, ?, ?, ?, ?)",
-            (message_id, recipient, utc_now_text(receipt.received_at), utc_now_text(), data),
-        )
-        await tx.audit("receipt", message_id=message_id, peer=recipient, envelope=data)
-        return ReceiptDecision("recorded", message_id, recipient)
+        return decisions
 
-    async def _audit_refusal(
+    def _append_refusal(
         self, tx: Tx, subject: str, data: bytes, exc: UntrustedMessage, now: datetime
     ) -> None:
         detail = {"error": exc.message, "subject": subject, "size": len(data)}
         detail["sha256"] = hashlib.sha256(data).hexdigest()
-        await tx.audit(
+        tx.append_audit(
             "rejected",
             at=now,
             reason=exc.reason,

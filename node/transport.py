@@ -6,6 +6,7 @@ Exceptions from nats-py are translated into ``TransportError`` here (one boundar
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import ssl
@@ -77,6 +78,15 @@ _SUB_PENDING = 1024
 
 
 @dataclass(frozen=True)
+class Publication:
+    """One message for ``Transport.publish_pipelined``."""
+
+    subject: str
+    data: bytes
+    msg_id: str  # Nats-Msg-Id: the broker drops a second copy within its window
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One message pulled from a durable consumer."""
 
@@ -110,6 +120,7 @@ class Transport:
     def __init__(self, options: ConnectOptions) -> None:
         self.options = options
         self._nc: Client | None = None
+        self._js: nats.js.JetStreamContext | None = None  # one per connection, reused
         self._closing = False
         self._last_error, self._last_error_at, self._suppressed = "", 0.0, 0
         self._sub: nats.js.JetStreamContext.PullSubscription | None = None
@@ -182,6 +193,14 @@ class Transport:
             raise RuntimeError("transport not connected")
         return self._nc
 
+    @property
+    def js(self) -> nats.js.JetStreamContext:
+        """The JetStream context of this connection (made once: its asynchronous
+        publish replies share one subscription)."""
+        if self._js is None:
+            self._js = self.nc.jetstream()
+        return self._js
+
     async def ensure_stream(
         self, name: str, subjects: Sequence[str], *, duplicate_window_s: float, replicas: int = 1
     ) -> None:
@@ -218,12 +237,61 @@ class Transport:
         headers: dict[str, str] | None = None,
     ) -> int:
         """Publish once with ``Nats-Msg-Id``; return the stream sequence from the PubAck."""
-        js = self.nc.jetstream()
         with _nats_errors(f"publishing {msg_id}"):
-            ack = await js.publish(
+            ack = await self.js.publish(
                 subject, data, timeout=timeout, headers={**(headers or {}), "Nats-Msg-Id": msg_id}
             )
         return int(ack.seq)
+
+    async def publish_pipelined(
+        self, items: Sequence[Publication], *, window: int, timeout: float = 10.0
+    ) -> list[int | TransportError | None]:
+        """Publish ``items`` in order, up to ``window`` awaiting their PubAck at once.
+
+        Returns, per item, the stream sequence from its PubAck, the error that stopped
+        it, or None when it was never issued: nothing more is issued after a failure
+        is seen or while the link is down. Each PubAck is awaited at most ``timeout``
+        seconds after its publish. Publishes issued together reach the server, and so
+        the stream, in the order given.
+        """
+        results: list[int | TransportError | None] = [None] * len(items)
+        pending: collections.deque[tuple[int, float, asyncio.Future[Any]]] = collections.deque()
+        failed = False
+
+        async def settle(i: int, issued: float, future: asyncio.Future[Any]) -> None:
+            nonlocal failed
+            try:
+                with _nats_errors(f"publishing {items[i].msg_id}"):
+                    if not future.done():
+                        left = max(0.0, issued + timeout - time.monotonic())
+                        await asyncio.wait_for(future, left)  # cancelled when it times out
+                    results[i] = int(future.result().seq)
+            except TransportError as exc:
+                results[i], failed = exc, True
+
+        try:
+            for i, item in enumerate(items):
+                if failed or not self.connected.is_set():
+                    break
+                if len(pending) >= window:
+                    await settle(*pending.popleft())
+                    if failed:
+                        break
+                try:
+                    with _nats_errors(f"publishing {item.msg_id}"):
+                        future = await self.js.publish_async(
+                            item.subject, item.data, headers={"Nats-Msg-Id": item.msg_id}
+                        )
+                except TransportError as exc:
+                    results[i], failed = exc, True
+                    break
+                pending.append((i, time.monotonic(), future))
+            while pending:
+                await settle(*pending.popleft())
+        finally:
+            for _, _, future in pending:  # cancelled ourselves: release nats-py's slots
+                future.cancel()
+        return results
 
     async def ensure_kv(self, bucket: str, replicas: int = 1) -> None:
         """Create the key-value bucket (file storage) if it is missing."""
@@ -388,6 +456,7 @@ class Transport:
         """Flush our acks and close. Not ``drain()``: a pull subscription with messages
         left in its queue would hold a drain until its timeout."""
         nc, self._nc = self._nc, None
+        self._js = None
         sub, self._sub = self._sub, None
         self._closing = True
         self.connected.clear()
