@@ -349,16 +349,35 @@ class Inbound:
                 decisions[i] = Decision(Outcome.DUPLICATE, h.message_id, h.sender)
             else:
                 h = accepted[i].header
-                log.info(
-                    "alert_received",
-                    message_id=h.message_id,
-                    sender=h.sender,
-                    topic=h.topic.value,
-                    priority=h.priority.value,
-                    tlp=h.tlp.value,
-                )
                 decisions[i] = Decision(Outcome.ACCEPTED, h.message_id, h.sender)
+        _log_received([s.header for s in accepted.values()])
         return decisions
+
+
+LOG_EACH_UP_TO = 16  # a larger batch (a backlog draining) is logged as one summary line
+
+
+def _log_received(headers: list[Header]) -> None:
+    """One line per alert received, or for a burst one summary line (each alert at
+    debug level): a backlog of thousands would otherwise cost more to log than to
+    process. The inbox and the audit log hold every one."""
+    each = log.info if len(headers) <= LOG_EACH_UP_TO else log.debug
+    for h in headers:
+        each(
+            "alert_received",
+            message_id=h.message_id,
+            sender=h.sender,
+            topic=h.topic.value,
+            priority=h.priority.value,
+            tlp=h.tlp.value,
+        )
+    if len(headers) > LOG_EACH_UP_TO:
+        log.info(
+            "alerts_received",
+            count=len(headers),
+            senders=dict(Counter(h.sender for h in headers)),
+            priorities=dict(Counter(h.priority.value for h in headers)),
+        )
 
 
 def _append_rejection(

@@ -211,21 +211,23 @@ class Outbound:
             raise PolicyViolation(f"cannot seal: {exc}") from exc
         await self._accept(_Accepted(header, envelope, recipients, now))
         crash_point("after_commit")
-        log.info(
-            "alert_accepted",
-            message_id=header.message_id,
-            topic=header.topic.value,
-            recipients=",".join(recipients),
-            size=len(envelope),
-        )
         # Published from the bytes in hand (no read-back); many sends in flight at once
         # pipeline their PubAcks.
         queued = _Queued(header.message_id, alert_subject(header.topic, header.sender), envelope)
         seq = None
         if self._link_up():
-            published, _ = await self._publish([queued])
+            published, _ = await self._publish([queued], announce=False)
             seq = published[0][1] if published else None
         state = "queued" if seq is None else "published"
+        log.info(  # one line per send: accepted, and published or queued
+            "alert_accepted",
+            message_id=header.message_id,
+            topic=header.topic.value,
+            recipients=",".join(recipients),
+            size=len(envelope),
+            state=state,
+            stream_seq=seq,
+        )
         return SendResult(header.message_id, tuple(recipients), state, seq)
 
     async def forward(self, message_id: str, to: Sequence[str]) -> SendResult:
@@ -301,9 +303,12 @@ class Outbound:
     def _link_up(self) -> bool:
         return self.transport is not None and self.transport.connected.is_set()
 
-    async def _publish(self, rows: Sequence[_Queued]) -> tuple[list[tuple[str, int]], bool]:
+    async def _publish(
+        self, rows: Sequence[_Queued], *, announce: bool = True
+    ) -> tuple[list[tuple[str, int]], bool]:
         """Publish ``rows`` in order, up to PUBLISH_WINDOW awaiting their PubAck at once;
-        mark those acknowledged as published. Stops issuing at the first failure.
+        mark those acknowledged as published (and log it if ``announce``). Stops issuing
+        at the first failure.
         Returns the (message id, stream sequence) published and whether one failed."""
         transport = self.transport
         if transport is None:
@@ -326,7 +331,8 @@ class Outbound:
                 await tx.execute(sql, tuple(failed))
         if published:
             await self._mark(*published)
-            _log_published(published)
+            if announce:
+                _log_published(published)
         return published, bool(failed) or any(r is None for r in results)
 
     async def _expire(self, now: datetime) -> None:
