@@ -148,8 +148,15 @@ async def send_many(
     return t0, now(), times, errors
 
 
+async def cpu(_cmd: Command) -> None:
+    """CPU seconds this process has used so far (every thread): the harness reads it
+    before and after a run to tell a CPU-bound side from a waiting one."""
+    emit("cpu", cpu_s=time.process_time())
+
+
 async def serve(handlers: dict[str, Callable[[Command], Coroutine[Any, Any, None]]]) -> None:
-    """Run each command on its own task until ``stop``."""
+    """Run each command on its own task until ``stop`` (and ``cpu`` in every mode)."""
+    handlers = {"cpu": cpu, **handlers}
     queue: asyncio.Queue[Command] = asyncio.Queue()
     threading.Thread(
         target=read_commands, args=(asyncio.get_running_loop(), queue), daemon=True

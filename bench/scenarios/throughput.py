@@ -25,18 +25,32 @@ async def drive(bench: Bench, send: Worker, recv: Worker, n: int) -> dict[str, f
     """A warm-up, then n as fast as the window allows; returns the measured rates."""
     timeout = 300.0
     warm = min(200, max(20, n // 10))
+    cpu: dict[str, float] = {}
     for count in (warm, n):
         await recv.command("expect", n=count, timeout=timeout)
         await recv.next("armed", timeout=30)
+        for side, worker in (("send", send), ("recv", recv)):
+            await worker.command("cpu")
+            cpu[side] = (await worker.next("cpu", timeout=30))["cpu_s"]
         await send.command("send", n=count, window=bench.window)
         sent = await send.next("sent", timeout=timeout)
         got = await recv.next("received", timeout=timeout + 10)
         if got["event"] == "timeout" or sent["errors"]:
             raise BenchError(f"{recv.name} got {got['n']}/{count}; send errors {sent['errors']}")
+        for side, worker in (("send", send), ("recv", recv)):
+            await worker.command("cpu")
+            cpu[side] = (await worker.next("cpu", timeout=30))["cpu_s"] - cpu[side]
+    wall = got["t_last"] - sent["t0"]
     return {
-        "end_to_end": n / (got["t_last"] - sent["t0"]),
+        "end_to_end": n / wall,
         "publish": n / (sent["t1"] - sent["t0"]),
         "queued": float(sent["queued"]),
+        # CPU per alert and the share of one core each side used over the run (both
+        # include every thread of the process; slightly over the run's wall time).
+        "send_cpu_us": cpu["send"] / n * 1e6,
+        "recv_cpu_us": cpu["recv"] / n * 1e6,
+        "send_core": cpu["send"] / wall,
+        "recv_core": cpu["recv"] / wall,
     }
 
 
@@ -104,7 +118,15 @@ async def compare(bench: Bench, name: str, durable: bool, n: int) -> Result:
                 "lali": round(median([x["publish"] for x in runs["lali"]]), 1),
                 "baseline": round(median([x["publish"] for x in runs["baseline"]]), 1),
                 "unit": "alerts/s accepted by the sender (PubAck in)",
-            }
+            },
+            **{
+                key: {
+                    "lali": round(median([x[key] for x in runs["lali"]]), digits),
+                    "baseline": round(median([x[key] for x in runs["baseline"]]), digits),
+                    "unit": unit,
+                }
+                for key, digits, unit in _CPU_METRICS
+            },
         },
         runs={side: [round(x["end_to_end"], 1) for x in v] for side, v in runs.items()},
         settings={
@@ -116,6 +138,14 @@ async def compare(bench: Bench, name: str, durable: bool, n: int) -> Result:
         },
         load=load,
     )
+
+
+_CPU_METRICS = (
+    ("send_cpu_us", 0, "us CPU per alert, sending process (all threads)"),
+    ("recv_cpu_us", 0, "us CPU per alert, receiving process (all threads)"),
+    ("send_core", 2, "cores busy, sending process (1.0 = one core, the GIL's limit)"),
+    ("recv_core", 2, "cores busy, receiving process"),
+)
 
 
 async def durable(bench: Bench) -> Result:
