@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from node.chain import Entry, StoredEntry, entry_hash
 from schemas.errors import StorageError
@@ -141,53 +140,104 @@ _INSERT_AUDIT = (
 )
 
 
-class Tx:
-    """One open write transaction."""
+Write = tuple[str, list[tuple[Any, ...]]]
+R = TypeVar("R")
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        # The chain head, read once per transaction (BEGIN IMMEDIATE: no other writer
-        # can move it meanwhile) and then carried along: one statement less per entry.
+
+class Tx:
+    """One open write transaction.
+
+    Every call that needs the database is **one** hand-off to the connection's thread:
+    ``BEGIN IMMEDIATE`` and the read of the chain head travel with the first one, and
+    writes whose result nobody waits for (``executemany``, audit entries, the head) are
+    carried by the next read or by the ``COMMIT``. A transaction that appends and
+    inserts is then one or two hand-offs instead of one per statement: on a busy node
+    each hand-off waits for the event loop, and the database lock is held meanwhile.
+    An error in a carried write surfaces at that later call and fails the transaction
+    all the same.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._begun = False
+        # The chain head, read with BEGIN IMMEDIATE (no other writer can move it
+        # meanwhile) and then carried along: one statement less per entry.
         self._head: tuple[int, bytes] | None = None
+        self._head_read: tuple[int, bytes] | None = None  # set on the database thread
         self._head_moved = False
         self._audit_rows: list[tuple[Any, ...]] = []  # appended, not yet inserted
+        self._writes: list[Write] = []  # carried by the next call, in order
 
-    async def write_head(self) -> None:
-        """Record the chain head the entries of this transaction reached (called by
-        ``Database.transaction`` before COMMIT; audit_head is stale until then)."""
-        await self._insert_appended()
-        if self._head_moved and self._head is not None:
-            await self._conn.execute(
-                "UPDATE audit_head SET count = ?, head = ? WHERE id = 1", self._head
-            )
-            self._head_moved = False
-
-    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        await self._insert_appended()
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount
-
-    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        await self._insert_appended()
-        if rows:
-            await self._conn.executemany(sql, rows)
-
-    async def _insert_appended(self) -> None:
-        """Insert the entries ``append_audit`` buffered, in one statement."""
+    def _queue_audit(self) -> None:
+        """Entries appended so far go before any later write (one statement for all)."""
         if self._audit_rows:
             rows, self._audit_rows = self._audit_rows, []
-            await self._conn.executemany(_INSERT_AUDIT, rows)
+            self._writes.append((_INSERT_AUDIT, rows))
+
+    def _take_writes(self) -> list[Write]:
+        self._queue_audit()
+        writes, self._writes = self._writes, []
+        return writes
+
+    def _apply(self, conn: sqlite3.Connection, writes: list[Write]) -> None:
+        """On the database thread: begin (reading the head), then the carried writes."""
+        if not self._begun:
+            conn.execute("BEGIN IMMEDIATE")
+            self._begun = True
+            row = conn.execute("SELECT count, head FROM audit_head WHERE id = 1").fetchone()
+            if row is None:
+                raise StorageError("audit head row is missing")
+            self._head_read = (int(row[0]), bytes(row[1]))
+        for sql, rows in writes:
+            conn.executemany(sql, rows)
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` on the database thread after BEGIN and the carried writes."""
+        writes = self._take_writes()
+
+        def work(conn: sqlite3.Connection) -> R:
+            self._apply(conn, writes)
+            return fn(conn)
+
+        result = await self._db.run(work)
+        if self._head is None:
+            self._head = self._head_read
+        return result
+
+    async def finish(self) -> None:
+        """The carried writes, the chain head and COMMIT in one hand-off (called by
+        ``Database.transaction``; audit_head is stale until then)."""
+        writes = self._take_writes()
+        if self._head_moved and self._head is not None:
+            writes.append(("UPDATE audit_head SET count = ?, head = ? WHERE id = 1", [self._head]))
+            self._head_moved = False
+        if not self._begun and not writes:
+            return  # nothing read or written: no transaction was opened
+
+        def work(conn: sqlite3.Connection) -> None:
+            self._apply(conn, writes)
+            conn.commit()
+
+        await self._db.run(work)
+
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one statement now; returns the number of rows it changed."""
+        return await self._call(lambda conn: conn.execute(sql, params).rowcount)
+
+    async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Carried by the next call of this transaction or by the COMMIT, in order."""
+        if rows:
+            self._queue_audit()  # keeps the order with audit entries appended before
+            self._writes.append((sql, list(rows)))
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        await self._insert_appended()
-        async with self._conn.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        row: sqlite3.Row | None = await self._call(
+            lambda conn: conn.execute(sql, params).fetchone()
+        )
+        return row
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        await self._insert_appended()
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await self._call(lambda conn: conn.execute(sql, params).fetchall())
 
     async def audit(
         self,
@@ -209,7 +259,7 @@ class Tx:
         ``handler_failed``, ``handler_retry``, ``handler_action``, ``hit``.
         """
         await self.load_head()
-        entry = self.append_audit(
+        return self.append_audit(
             kind,
             at=at,
             message_id=message_id,
@@ -219,16 +269,12 @@ class Tx:
             detail=detail,
             envelope=envelope,
         )
-        await self._insert_appended()
-        return entry
 
     async def load_head(self) -> None:
-        """Read the chain head once per transaction (needed before ``append_audit``)."""
+        """Begin now if not yet begun, which reads the chain head (``append_audit``
+        needs it)."""
         if self._head is None:
-            head = await self.fetchone("SELECT count, head FROM audit_head WHERE id = 1")
-            if head is None:
-                raise StorageError("audit head row is missing")
-            self._head = (int(head[0]), bytes(head[1]))
+            await self._call(lambda conn: None)
 
     def append_audit(
         self,
@@ -242,8 +288,8 @@ class Tx:
         detail: str | None = None,
         envelope: bytes | None = None,
     ) -> StoredEntry:
-        """Chain one entry and buffer it; it is inserted by the next statement of this
-        transaction or before COMMIT, several in one go. ``load_head`` first."""
+        """Chain one entry and buffer it; it is inserted by the next call of this
+        transaction or with the COMMIT, several in one go. ``load_head`` first."""
         if self._head is None:
             raise RuntimeError("append_audit before load_head")
         count, prev = self._head
@@ -275,15 +321,43 @@ class Tx:
             )
         )
         self._head = (entry.seq, digest)
-        self._head_moved = True  # written once, just before COMMIT (write_head)
+        self._head_moved = True  # written once, with the COMMIT (finish)
         return StoredEntry(entry, prev, digest)
 
 
-class Database:
-    """An open node database. Writers are serialised; each write is one transaction."""
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open and check the file, create the schema (on the database thread)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise StorageError("database integrity check failed", path=str(path))
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO state (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+
+class Database:
+    """An open node database. Writers are serialised; each write is one transaction.
+
+    The connection lives on one thread of its own (a single-worker executor): calls run
+    there in the order they were made, so a ROLLBACK queued after a cancelled call runs
+    after it, and the event loop never blocks on the disk.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, worker: ThreadPoolExecutor) -> None:
         self._conn = conn
+        self._worker = worker
         self.path = path
         self._lock = asyncio.Lock()
         self._closed = False
@@ -291,26 +365,23 @@ class Database:
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lali-db")
         with _storage_errors("opening the database", path):
-            conn = await aiosqlite.connect(path, isolation_level=None)
             try:
-                conn.row_factory = sqlite3.Row
-                await conn.execute("PRAGMA busy_timeout = 10000")
-                await conn.execute("PRAGMA journal_mode = WAL")
-                await conn.execute("PRAGMA synchronous = FULL")
-                async with conn.execute("PRAGMA quick_check") as cursor:
-                    check = await cursor.fetchone()
-                if check is None or check[0] != "ok":
-                    raise StorageError("database integrity check failed", path=str(path))
-                await conn.executescript(SCHEMA)
-                await conn.execute(
-                    "INSERT OR IGNORE INTO state (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                conn = await asyncio.get_running_loop().run_in_executor(worker, _connect, path)
             except BaseException:
-                await conn.close()
+                worker.shutdown(wait=False)
                 raise
-        return cls(conn, path)
+        return cls(conn, path, worker)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """``fn(connection)`` on the database thread: one hand-off. Cancelling the
+        caller does not stop ``fn``; whatever is queued next runs after it."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, self._conn)
+
+    async def set_busy_timeout(self, ms: int) -> None:
+        """How long a write waits for another process's lock before failing."""
+        await self.run(lambda conn: conn.execute(f"PRAGMA busy_timeout = {int(ms)}"))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -321,15 +392,13 @@ class Database:
         async with self._lock:
             with _storage_errors("writing to the database", self.path):
                 try:
-                    await self._conn.execute("BEGIN IMMEDIATE")
-                    tx = Tx(self._conn)
+                    tx = Tx(self)  # BEGIN IMMEDIATE goes with its first call
                     yield tx
-                    await tx.write_head()
-                    await asyncio.shield(self._conn.commit())
+                    await asyncio.shield(tx.finish())
                 except BaseException:
-                    # Queued behind BEGIN/COMMIT on aiosqlite's thread, so it runs after
-                    # them; a no-op when no transaction is open.
-                    await asyncio.shield(self._conn.rollback())
+                    # Queued behind BEGIN/COMMIT on the database thread, so it runs
+                    # after them; a no-op when no transaction is open.
+                    await asyncio.shield(self.run(lambda conn: conn.rollback()))
                     raise
 
     async def probe(self) -> None:
@@ -343,8 +412,7 @@ class Database:
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with _storage_errors("reading the database", self.path):
-            async with self._conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            return await self.run(lambda conn: conn.execute(sql, params).fetchall())
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
@@ -354,4 +422,7 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        await asyncio.shield(self._conn.close())
+        try:
+            await asyncio.shield(self.run(lambda conn: conn.close()))
+        finally:
+            self._worker.shutdown(wait=False)

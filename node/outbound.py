@@ -288,7 +288,8 @@ class Outbound:
                     utc_now_text(a.now),
                     None if h.expires_at is None else utc_now_text(h.expires_at),
                 ]
-            await tx.execute(_INSERT_OUTBOX + rows, tuple(params))  # only ?s are inserted
+            # Carried by the COMMIT: the group is one hand-off to the database thread.
+            await tx.executemany(_INSERT_OUTBOX + rows, [tuple(params)])  # only ?s inserted
 
     async def _write_published(self, tx: Tx, items: list[tuple[str, int]]) -> None:
         """Mark a group of outbox rows published, with their stream sequences."""
@@ -298,7 +299,7 @@ class Outbound:
             marks = ", ".join(["?"] * len(chunk))
             params = [at, *itertools.chain.from_iterable(chunk), *(mid for mid, _ in chunk)]
             sql = _MARK_PUBLISHED.format(cases=cases, marks=marks)  # only ?s are inserted
-            await tx.execute(sql, tuple(params))
+            await tx.executemany(sql, [tuple(params)])  # carried by the COMMIT
 
     def _link_up(self) -> bool:
         return self.transport is not None and self.transport.connected.is_set()

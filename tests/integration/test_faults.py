@@ -23,7 +23,7 @@ async def test_locked_database_holds_the_message_and_loses_nothing(running: Runn
     # Another process (a backup, an operator's sqlite3 shell) holds the write lock, so
     # FJ cannot commit: it must neither ack nor spend the broker's delivery attempts.
     fj = running.nodes["FJ"]
-    await fj.db._conn.execute("PRAGMA busy_timeout = 100")
+    await fj.db.set_busy_timeout(100)
     blocker = sqlite3.connect(fj.settings.database, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:

@@ -105,7 +105,7 @@ async def test_cancelling_the_owner_mid_flight_keeps_audit_consistent(network: N
 
 @pytest.mark.parametrize("yields", range(8))
 async def test_cancel_at_any_point_never_wedges_the_database(tmp_path: Path, yields: int) -> None:
-    # Cancellation may land while BEGIN or COMMIT is still running on aiosqlite's
+    # Cancellation may land while BEGIN or COMMIT is still running on the database
     # thread; the next transaction must still work and the chain must verify.
     db = await Database.open(tmp_path / "x.db")
 
