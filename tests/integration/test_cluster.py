@@ -163,7 +163,7 @@ def test_leaf_stream_definitions_fit_the_node_and_never_loop() -> None:
     local = json.loads((LEAF / "ws-alerts.stream.json").read_text(encoding="utf-8"))
     to_hub = json.loads((LEAF / "hub-source-ws.json").read_text(encoding="utf-8"))
     # The node at the leaf accepts the stream only if it carries all its subjects, and
-    # uses it as it uses the one it creates at the hub (node/transport.py).
+    # uses it as it uses the one it creates at the hub (node/transport/).
     assert set(STREAM_SUBJECTS) <= set(local["subjects"])
     assert local["storage"] == "file" and local["allow_direct"] is True
     assert local["max_msg_size"] == 1024 * 1024

@@ -1,20 +1,19 @@
-"""NATS/JetStream adapter: the only module that imports nats.
+"""NATS/JetStream adapter: this package is the only place that imports nats.
 
-Exceptions from nats-py are translated into ``TransportError`` here (one boundary).
+Exceptions from nats-py are translated into ``TransportError`` at one boundary
+(``errors.nats_errors``). ``publish`` pipelines JetStream publishes; ``pull`` is the
+member's durable pull consumer; ``Transport`` here is the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +23,24 @@ import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import StorageType, StreamConfig
 
+from node.transport import pull
+from node.transport.errors import CLOSE_STEP_S, nats_errors
+from node.transport.publish import Publication, publish_pipelined
+from node.transport.pull import ConsumerState, Delivery
 from schemas.errors import TransportError
 
+__all__ = [
+    "CLOSE_STEP_S",
+    "ConnectOptions",
+    "ConsumerState",
+    "Delivery",
+    "Publication",
+    "Transport",
+]
+
 log = structlog.get_logger("lali.transport")
-
-CLOSE_STEP_S = 6.0
-
-
-@contextmanager
-def _nats_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except nats.js.errors.APIError as exc:
-        raise TransportError(
-            f"{action} refused by the server: {exc.description or exc}",
-            code=exc.code,
-            err_code=exc.err_code,
-        ) from exc
-    except (TimeoutError, nats.errors.Error, OSError) as exc:
-        raise TransportError(f"{action} failed: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -64,54 +60,7 @@ class ConnectOptions:
     one_shot: bool = False
 
 
-@dataclass(frozen=True)
-class ConsumerState:
-    """A durable consumer's position, from JetStream consumer info."""
-
-    pending: int  # in the stream, matching its filter, not yet delivered
-    ack_pending: int  # delivered, not yet acknowledged
-    redelivered: int
-    delivered_seq: int  # last stream sequence delivered
-
-
 _SUB_PENDING = 1024
-
-
-@dataclass(frozen=True)
-class Publication:
-    """One message for ``Transport.publish_pipelined``."""
-
-    subject: str
-    data: bytes
-    msg_id: str  # Nats-Msg-Id: the broker drops a second copy within its window
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message pulled from a durable consumer."""
-
-    subject: str
-    data: bytes
-    num_delivered: int
-    stream_seq: int
-    stored_at: datetime | None  # when the broker stored it (revocation is judged by it)
-    _msg: Msg
-
-    async def ack(self) -> None:
-        with _nats_errors("ack"):
-            await self._msg.ack()
-
-    async def nak(self, delay: float | None = None) -> None:
-        with _nats_errors("nak"):
-            await self._msg.nak(delay=delay)
-
-    async def term(self) -> None:
-        with _nats_errors("term"):
-            await self._msg.term()
-
-    async def in_progress(self) -> None:
-        with _nats_errors("in_progress"):
-            await self._msg.in_progress()
 
 
 class Transport:
@@ -167,7 +116,7 @@ class Transport:
                 listener()
             log.info("nats_reconnected", url=o.url)
 
-        with _nats_errors(f"connecting to {o.url}"):
+        with nats_errors(f"connecting to {o.url}"):
             self._nc = await nats.connect(
                 # Several servers (a cluster) may be listed, comma-separated.
                 servers=[u.strip() for u in o.url.split(",") if u.strip()],
@@ -217,7 +166,7 @@ class Transport:
             # permission scoped to that subject, not the whole stream.
             allow_direct=True,
         )
-        with _nats_errors(f"creating stream {name}"):
+        with nats_errors(f"creating stream {name}"):
             try:
                 info = await js.stream_info(name)
             except nats.js.errors.NotFoundError:
@@ -237,7 +186,7 @@ class Transport:
         headers: dict[str, str] | None = None,
     ) -> int:
         """Publish once with ``Nats-Msg-Id``; return the stream sequence from the PubAck."""
-        with _nats_errors(f"publishing {msg_id}"):
+        with nats_errors(f"publishing {msg_id}"):
             ack = await self.js.publish(
                 subject, data, timeout=timeout, headers={**(headers or {}), "Nats-Msg-Id": msg_id}
             )
@@ -246,57 +195,16 @@ class Transport:
     async def publish_pipelined(
         self, items: Sequence[Publication], *, window: int, timeout: float = 10.0
     ) -> list[int | TransportError | None]:
-        """Publish ``items`` in order, up to ``window`` awaiting their PubAck at once.
-
-        Returns, per item, the stream sequence from its PubAck, the error that stopped
-        it, or None when it was never issued: nothing more is issued after a failure
-        is seen or while the link is down. Each PubAck is awaited at most ``timeout``
-        seconds after its publish. Publishes issued together reach the server, and so
-        the stream, in the order given.
-        """
-        results: list[int | TransportError | None] = [None] * len(items)
-        pending: collections.deque[tuple[int, float, asyncio.Future[Any]]] = collections.deque()
-        failed = False
-
-        async def settle(i: int, issued: float, future: asyncio.Future[Any]) -> None:
-            nonlocal failed
-            try:
-                with _nats_errors(f"publishing {items[i].msg_id}"):
-                    if not future.done():
-                        left = max(0.0, issued + timeout - time.monotonic())
-                        await asyncio.wait_for(future, left)  # cancelled when it times out
-                    results[i] = int(future.result().seq)
-            except TransportError as exc:
-                results[i], failed = exc, True
-
-        try:
-            for i, item in enumerate(items):
-                if failed or not self.connected.is_set():
-                    break
-                if len(pending) >= window:
-                    await settle(*pending.popleft())
-                    if failed:
-                        break
-                try:
-                    with _nats_errors(f"publishing {item.msg_id}"):
-                        future = await self.js.publish_async(
-                            item.subject, item.data, headers={"Nats-Msg-Id": item.msg_id}
-                        )
-                except TransportError as exc:
-                    results[i], failed = exc, True
-                    break
-                pending.append((i, time.monotonic(), future))
-            while pending:
-                await settle(*pending.popleft())
-        finally:
-            for _, _, future in pending:  # cancelled ourselves: release nats-py's slots
-                future.cancel()
-        return results
+        """Publish ``items`` in order, up to ``window`` PubAcks awaited at once (see
+        ``node.transport.publish.publish_pipelined``)."""
+        return await publish_pipelined(
+            self.js, self.connected, items, window=window, timeout=timeout
+        )
 
     async def ensure_kv(self, bucket: str, replicas: int = 1) -> None:
         """Create the key-value bucket (file storage) if it is missing."""
         js = self.nc.jetstream()
-        with _nats_errors(f"creating bucket {bucket}"):
+        with nats_errors(f"creating bucket {bucket}"):
             try:
                 await js.key_value(bucket)
             except nats.js.errors.BucketNotFoundError:
@@ -307,7 +215,7 @@ class Transport:
     async def kv_put(self, bucket: str, key: str, value: bytes) -> int:
         """Put ``value`` under ``key``, creating the bucket if needed."""
         await self.ensure_kv(bucket)
-        with _nats_errors(f"writing {bucket}/{key}"):
+        with nats_errors(f"writing {bucket}/{key}"):
             kv = await self.nc.jetstream().key_value(bucket)
             return int(await kv.put(key, value))
 
@@ -315,7 +223,7 @@ class Transport:
         """Yield every value of ``key`` the bucket still holds, oldest first, then each
         new one (a node that slept through two root rotations must see both)."""
         js = self.nc.jetstream()
-        with _nats_errors(f"watching {bucket}/{key}"):
+        with nats_errors(f"watching {bucket}/{key}"):
             kv = await js.key_value(bucket)
             watcher = await kv.watch(key, include_history=True)
         try:
@@ -332,7 +240,7 @@ class Transport:
     async def last_message(self, stream: str, subject: str) -> bytes | None:
         """The newest message on ``subject`` in ``stream``, or None if there is none."""
         js = self.nc.jetstream()
-        with _nats_errors(f"reading {subject}"):
+        with nats_errors(f"reading {subject}"):
             try:
                 msg = await js.get_last_msg(stream, subject, direct=True)
             except nats.js.errors.NotFoundError:
@@ -341,7 +249,7 @@ class Transport:
 
     async def publish_core(self, subject: str, data: bytes) -> None:
         """Fire-and-forget on core NATS (not stored): heartbeats."""
-        with _nats_errors(f"publishing on {subject}"):
+        with nats_errors(f"publishing on {subject}"):
             await self.nc.publish(subject, data)
 
     async def subscribe(
@@ -353,29 +261,16 @@ class Transport:
         async def on_msg(msg: Msg) -> None:
             await handler(msg.subject, bytes(msg.data or b""))
 
-        with _nats_errors(f"subscribing to {subject}"):
+        with nats_errors(f"subscribing to {subject}"):
             await self.nc.subscribe(subject, cb=on_msg, pending_msgs_limit=_SUB_PENDING)
 
     async def consumer_state(self, stream: str, durable: str) -> ConsumerState | None:
         """How far behind a durable consumer is (None if it does not exist yet)."""
-        with _nats_errors(f"reading consumer {durable}"):
-            try:
-                info = await self.nc.jetstream().consumer_info(stream, durable)
-            except nats.js.errors.NotFoundError:
-                return None
-        delivered = info.delivered.stream_seq if info.delivered else None
-        return ConsumerState(
-            pending=int(info.num_pending or 0),
-            ack_pending=int(info.num_ack_pending or 0),
-            redelivered=int(info.num_redelivered or 0),
-            delivered_seq=int(delivered or 0),
-        )
+        return await pull.consumer_state(self.js, stream, durable)
 
     async def pending(self, stream: str, durable: str) -> int:
         """Messages in the stream not yet delivered to this consumer."""
-        with _nats_errors(f"reading consumer {durable}"):
-            info = await self.nc.jetstream().consumer_info(stream, durable)
-        return int(info.num_pending or 0)
+        return await pull.pending(self.js, stream, durable)
 
     async def durable_pull(
         self,
@@ -389,48 +284,16 @@ class Transport:
         fetch_timeout_s: float = 2.0,
     ) -> AsyncIterator[list[Delivery]]:
         """Yield batches from this member's durable pull consumer, forever."""
-        js = self.nc.jetstream()
-        config = ConsumerConfig(
-            name=durable,
-            durable_name=durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait_s,
+        self._sub = await pull.bind(
+            self.js,
+            stream,
+            durable,
+            filter_subjects,
+            ack_wait_s=ack_wait_s,
             max_deliver=max_deliver,
-            filter_subjects=list(filter_subjects),
-            max_ack_pending=max(1000, batch * 4),
+            batch=batch,
         )
-        with _nats_errors(f"binding consumer {durable}"):
-            await js.add_consumer(stream, config)
-            sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
-        self._sub = sub
-        return self._batches(sub, batch, fetch_timeout_s)
-
-    async def _batches(
-        self, sub: nats.js.JetStreamContext.PullSubscription, batch: int, timeout: float
-    ) -> AsyncIterator[list[Delivery]]:
-        while True:
-            try:
-                msgs = await sub.fetch(batch, timeout=timeout)
-            except (TimeoutError, nats.errors.TimeoutError):
-                yield []
-                continue
-            except nats.errors.Error as exc:
-                log.warning("fetch_failed", error=f"{type(exc).__name__}: {exc}")
-                yield []
-                await asyncio.sleep(1.0)  # back off while the link recovers
-                continue
-            yield [
-                Delivery(
-                    subject=m.subject,
-                    data=m.data,
-                    num_delivered=m.metadata.num_delivered or 1,
-                    stream_seq=m.metadata.sequence.stream,
-                    stored_at=m.metadata.timestamp,
-                    _msg=m,
-                )
-                for m in msgs
-            ]
+        return pull.batches(self._sub, batch, fetch_timeout_s)
 
     async def jetstream_api(
         self, request: str, payload: dict[str, Any] | None = None, timeout: float = 5.0
@@ -439,7 +302,7 @@ class Transport:
         server sent it, so that a stream configuration read and written back keeps every
         field the server knows (the link sidecar, node/linkresync.py)."""
         body = json.dumps(payload).encode() if payload is not None else b""
-        with _nats_errors(f"JetStream request {request}"):
+        with nats_errors(f"JetStream request {request}"):
             msg = await self.nc.request(f"$JS.API.{request}", body, timeout=timeout)
         answer: dict[str, Any] = json.loads(msg.data or b"{}")
         error = answer.get("error")
