@@ -17,10 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from node.chain import Entry, StoredEntry, entry_hash
 from schemas.errors import StorageError
 
+log = structlog.get_logger("lali.db")
+
 SCHEMA_VERSION = 1
+CLOSE_WAIT_S = 5.0  # how long close() waits for a transaction still running
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -159,7 +164,8 @@ class Tx:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._begun = False
+        self._begun = False  # set on the database thread
+        self._called = False  # a call was handed off (set here, before it runs)
         # The chain head, read with BEGIN IMMEDIATE (no other writer can move it
         # meanwhile) and then carried along: one statement less per entry.
         self._head: tuple[int, bytes] | None = None
@@ -194,6 +200,7 @@ class Tx:
     async def _call(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """``fn(connection)`` on the database thread after BEGIN and the carried writes."""
         writes = self._take_writes()
+        self._called = True
 
         def work(conn: sqlite3.Connection) -> R:
             self._apply(conn, writes)
@@ -211,12 +218,15 @@ class Tx:
         if self._head_moved and self._head is not None:
             writes.append(("UPDATE audit_head SET count = ?, head = ? WHERE id = 1", [self._head]))
             self._head_moved = False
-        if not self._begun and not writes:
+        if not self._called and not writes:
             return  # nothing read or written: no transaction was opened
 
         def work(conn: sqlite3.Connection) -> None:
+            # Decided here, on the database thread: a call whose caller gave up may
+            # still have begun the transaction.
             self._apply(conn, writes)
-            conn.commit()
+            if conn.in_transaction:
+                conn.commit()
 
         await self._db.run(work)
 
@@ -360,6 +370,7 @@ class Database:
         self._worker = worker
         self.path = path
         self._lock = asyncio.Lock()
+        self._closing = False
         self._closed = False
 
     @classmethod
@@ -377,6 +388,11 @@ class Database:
     async def run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """``fn(connection)`` on the database thread: one hand-off. Cancelling the
         caller does not stop ``fn``; whatever is queued next runs after it."""
+        if self._closed:
+            raise StorageError("the database is closed", path=str(self.path))
+        return await self._on_thread(fn)
+
+    async def _on_thread(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, self._conn)
 
     async def set_busy_timeout(self, ms: int) -> None:
@@ -387,9 +403,11 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any error or cancellation,
         including one that lands while BEGIN or COMMIT is still running."""
-        if self._closed:
+        if self._closing:
             raise RuntimeError("database is closed")
         async with self._lock:
+            if self._closed:
+                raise RuntimeError("database is closed")
             with _storage_errors("writing to the database", self.path):
                 try:
                     tx = Tx(self)  # BEGIN IMMEDIATE goes with its first call
@@ -398,7 +416,7 @@ class Database:
                 except BaseException:
                     # Queued behind BEGIN/COMMIT on the database thread, so it runs
                     # after them; a no-op when no transaction is open.
-                    await asyncio.shield(self.run(lambda conn: conn.rollback()))
+                    await asyncio.shield(self._on_thread(lambda conn: conn.rollback()))
                     raise
 
     async def probe(self) -> None:
@@ -419,10 +437,21 @@ class Database:
         return rows[0] if rows else None
 
     async def close(self) -> None:
-        if self._closed:
+        if self._closing:
             return
+        self._closing = True  # no new transaction from here on
+        held = False
+        try:
+            # A transaction still running (its task was given up on) finishes first.
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await self._lock.acquire()
+                held = True
+        except TimeoutError:
+            log.error("database_close_forced", path=str(self.path))
         self._closed = True
         try:
-            await asyncio.shield(self.run(lambda conn: conn.close()))
+            await asyncio.shield(self._on_thread(lambda conn: conn.close()))
         finally:
             self._worker.shutdown(wait=False)
+            if held:
+                self._lock.release()  # a writer queued meanwhile sees it closed

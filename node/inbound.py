@@ -90,9 +90,9 @@ class Inbound:
             return [self._told(Decision(Outcome.RETRY, reason=exc.reason), None) for _ in items]
         echoes = await self._own_echoes(items)
         staged: list[Decision | Opened | Rejection] = []
-        for item in items:
+        for i, item in enumerate(items):
             try:
-                echo = echoes.get(item.data)
+                echo = echoes.get(i)
                 if echo is not None:
                     staged.append(Decision(Outcome.OWN, echo, self.identity.code))
                     continue
@@ -113,38 +113,43 @@ class Inbound:
                 decisions.append(self._told(decision, opened if accepted else None))
         return decisions
 
-    async def _own_echoes(self, items: Sequence[Delivered]) -> dict[bytes, str]:
+    async def _own_echoes(self, items: Sequence[Delivered]) -> dict[int, str]:
         """Our own alerts coming back from the stream (the subject filters cannot leave
-        them out), found by their bytes: an envelope byte-for-byte equal to one in our
-        outbox is the one we signed, so it needs no verifying (a sender's largest
-        per-alert cost after sealing). Anything else is verified as usual."""
-        wanted: set[str] = set()
-        for item in items:
+        them out): an item on our own subject whose bytes equal, byte for byte, the
+        envelope our outbox published on that same subject is the one we signed, so it
+        needs no verifying (a sender's largest per-alert cost after sealing). Returns
+        their positions and message ids; anything else is verified as usual."""
+        wanted: dict[int, str] = {}
+        for i, item in enumerate(items):
             try:
                 _, sender = parse_alert_subject(item.subject)
                 if sender == self.identity.code:
                     header = Header.decode(decode_frame(item.data).header_bytes)
-                    wanted.add(header.message_id)
+                    wanted[i] = header.message_id
             except LaliError:
                 continue  # verification will say what is wrong with it
         if not wanted:
             return {}
-        ids = sorted(wanted)
-        found: dict[bytes, str] = {}
+        ids = sorted(set(wanted.values()))
+        sent: dict[str, tuple[str, bytes]] = {}
         try:
             for n in range(0, len(ids), 500):
                 chunk = ids[n : n + 500]
                 marks = ", ".join("?" * len(chunk))  # placeholders only
                 rows = await self.db.fetchall(
-                    f"SELECT message_id, envelope FROM outbox WHERE message_id IN ({marks})"  # noqa: S608
-                    " AND kind = 'alert'",
+                    "SELECT message_id, subject, envelope FROM outbox"  # noqa: S608
+                    f" WHERE message_id IN ({marks}) AND kind = 'alert'",
                     tuple(chunk),
                 )
-                found.update((bytes(r[1]), str(r[0])) for r in rows)  # matched by bytes
+                sent.update((str(r[0]), (str(r[1]), bytes(r[2]))) for r in rows)
         except StorageError as exc:
             log.warning("own_echo_lookup_failed", error=str(exc))  # all verified instead
             return {}
-        return found
+        return {
+            i: mid
+            for i, mid in wanted.items()
+            if sent.get(mid) == (items[i].subject, items[i].data)
+        }
 
     def _told(self, decision: Decision, opened: Opened | None) -> Decision:
         self.counts[decision.outcome.value] += 1

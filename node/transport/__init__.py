@@ -27,7 +27,7 @@ from nats.js.api import StorageType, StreamConfig
 
 from node.transport import pull
 from node.transport.errors import CLOSE_STEP_S, nats_errors
-from node.transport.publish import Publication, publish_pipelined
+from node.transport.publish import PubAcks, Publication, publish_pipelined
 from node.transport.pull import ConsumerState, Delivery
 from schemas.errors import TransportError
 
@@ -70,6 +70,7 @@ class Transport:
         self.options = options
         self._nc: Client | None = None
         self._js: nats.js.JetStreamContext | None = None  # one per connection, reused
+        self._acks: PubAcks | None = None  # the replies of pipelined publishes
         self._closing = False
         self._last_error, self._last_error_at, self._suppressed = "", 0.0, 0
         self._sub: nats.js.JetStreamContext.PullSubscription | None = None
@@ -197,8 +198,10 @@ class Transport:
     ) -> list[int | TransportError | None]:
         """Publish ``items`` in order, up to ``window`` PubAcks awaited at once (see
         ``node.transport.publish.publish_pipelined``)."""
+        if self._acks is None:
+            self._acks = PubAcks(self.nc)
         return await publish_pipelined(
-            self.js, self.connected, items, window=window, timeout=timeout
+            self._acks, self.connected, items, window=window, timeout=timeout
         )
 
     async def ensure_kv(self, bucket: str, replicas: int = 1) -> None:
@@ -319,7 +322,7 @@ class Transport:
         """Flush our acks and close. Not ``drain()``: a pull subscription with messages
         left in its queue would hold a drain until its timeout."""
         nc, self._nc = self._nc, None
-        self._js = None
+        self._js = self._acks = None
         sub, self._sub = self._sub, None
         self._closing = True
         self.connected.clear()

@@ -4,6 +4,7 @@ transaction costs one or two hand-offs to the database thread, not one per state
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -103,3 +104,27 @@ async def test_a_transaction_is_one_or_two_hand_offs(tmp_path: Path) -> None:
         assert len(calls) == 2
     finally:
         await db.close()
+
+
+async def test_close_lets_a_running_transaction_commit_first(tmp_path: Path) -> None:
+    path = tmp_path / "lali.db"
+    db = await Database.open(path)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with db.transaction() as tx:
+            await tx.audit("sent", message_id="in-flight")
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await entered.wait()
+    closing = asyncio.create_task(db.close())  # waits for the writer's transaction
+    release.set()
+    await task
+    await closing
+    with pytest.raises(RuntimeError, match="closed"):
+        async with db.transaction():
+            pass
+    assert rows(path, "SELECT message_id FROM audit") == [("in-flight",)]
+    assert verify_file(path).count == 1

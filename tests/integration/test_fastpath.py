@@ -49,7 +49,19 @@ async def test_pipelined_publishes_keep_order_and_stop_at_the_first_failure(
         results = await transport.publish_pipelined(mixed, window=1)
         assert results[:2] == [301, 302]
         assert isinstance(results[2], TransportError)
+        assert "no stream takes" in str(results[2])
         assert results[3:] == [None, None]
+
+        # A subscriber that never answers: the PubAck's deadline ends the wait.
+        async def silent(_subject: str, _data: bytes) -> None:
+            return None
+
+        await transport.subscribe("silent.>", silent)
+        quiet = [Publication("silent.a", b"a", "q-1"), Publication("pipe.q", b"q", "q-2")]
+        results = await transport.publish_pipelined(quiet, window=1, timeout=0.2)
+        assert isinstance(results[0], TransportError) and "no PubAck" in str(results[0])
+        assert results[1] is None
+        assert transport._acks is not None and not transport._acks._futures  # none left
     finally:
         await transport.close()
 
@@ -87,7 +99,17 @@ async def test_own_alert_is_known_by_its_exact_bytes_only(
     assert decisions[1].reason == "bad_signature"
     assert envelope not in opened  # the echo needed no signature check
     assert opened.count(tampered) == 1
-    assert len(list_entries(ws.settings.database, kind="rejected")) == before + 1
+
+    # Our exact bytes replayed by another member on its own subject, in the same batch
+    # as the genuine echo: verified, refused for the mismatch, audited, not "own".
+    elsewhere = "lali.alert.maritime.FJ"
+    decisions = await ws.inbound.process_many(
+        [Delivered(subject, envelope), Delivered(elsewhere, envelope)]
+    )
+    assert [d.outcome for d in decisions] == [Outcome.OWN, Outcome.REJECTED]
+    assert decisions[1].reason == "sender_mismatch"
+    refusals = list_entries(ws.settings.database, kind="rejected")
+    assert [e.entry.reason for e in refusals[before:]] == ["bad_signature", "sender_mismatch"]
 
 
 async def test_a_run_of_receipts_is_recorded_once_each_and_refusals_audited(
