@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from types import TracebackType
 
 import structlog
 
-from keys import Directory, Identity, Role, key_id, load_identity
+from keys import Directory, Identity, key_id, load_identity
+from node.attach import (
+    FETCH_WAIT_S,
+    bind_consumer,
+    connect_forever,
+    consumer_filters,
+    ensure_stream,
+)
 from node.audit import verify_file
 from node.config import NodeSettings
 from node.consumer import Consumer
@@ -30,8 +37,7 @@ from node.inbound import Inbound
 from node.metrics import HANDLER_FAILURES, serve_metrics
 from node.outbound import Outbound, SendResult
 from node.receipts import ReceiptDecision, ReceiptIntake
-from node.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
-from node.transport import Delivery, Transport
+from node.transport import Transport
 from node.trust import Trust, parse_root_keys
 from node.witness import Witness
 from schemas.alert import Alert
@@ -45,9 +51,6 @@ class State(Enum):
     RUNNING = "running"
     DRAINING = "draining"
     CLOSED = "closed"
-
-
-FETCH_WAIT_S = 1.0  # how long one pull waits for messages; bounds the time to drain
 
 
 def utc_now() -> datetime:
@@ -237,15 +240,17 @@ class Node:
             self.failed.set()
 
     async def _consume(self) -> None:
-        await self._connect_forever()
+        await connect_forever(self.transport, self._stopping)
         if self._stopping.is_set():
             return
         s = self.settings
-        await self._ensure_stream()
+        await ensure_stream(self.transport, s, self._stopping)
         if not self.consume:
             self.ready.set()
             return
-        batches = await self._bind_consumer()
+        batches = await bind_consumer(
+            self.transport, s, self.durable, consumer_filters(s, self.trust), self._stopping
+        )
         if batches is None:
             return  # stopped while waiting
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
@@ -268,66 +273,6 @@ class Node:
         self.ready.set()
         log.info("node_ready", code=s.code)
         await self.consumer.run(batches)
-
-    async def _ensure_stream(self) -> None:
-        """Create the stream, or wait for the hub to: members may not create it."""
-        s = self.settings
-        delay = 1.0
-        while True:
-            try:
-                await self.transport.ensure_stream(
-                    s.stream,
-                    STREAM_SUBJECTS,
-                    duplicate_window_s=s.duplicate_window_s,
-                    replicas=s.stream_replicas,
-                )
-                return
-            except TransportError as exc:
-                refusal = self.transport.last_refusal or ""
-                if self._stopping.is_set() or "subscription to" in refusal.lower():
-                    # Refused even our own reply inbox: wrong credentials, not a wait.
-                    raise
-                log.warning(
-                    "waiting_for_stream",
-                    stream=s.stream,
-                    error=str(exc),
-                    refused=self.transport.last_refusal,
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            delay = min(delay * 2, 30.0)
-
-    async def _bind_consumer(self) -> AsyncIterator[list[Delivery]] | None:
-        """Bind our durable consumer. A timeout (a cluster still electing its leaders, a
-        busy server) is retried with backoff; a refusal is final and said loudly."""
-        s = self.settings
-        delay = 1.0
-        while not self._stopping.is_set():
-            try:
-                return await self.transport.durable_pull(
-                    s.stream,
-                    self.durable,
-                    self._filters(),
-                    ack_wait_s=s.ack_wait_s,
-                    max_deliver=s.max_deliver,
-                    batch=s.fetch_batch,
-                    fetch_timeout_s=FETCH_WAIT_S,
-                )
-            except TransportError as exc:
-                if "timeout" not in str(exc).lower():
-                    raise
-                log.warning("consumer_bind_retry", error=str(exc), retry_in_s=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            delay = min(delay * 2, 30.0)
-        return None
-
-    def _filters(self) -> list[str]:
-        """Our topics, our receipts, and (at the hub) every member's checkpoints."""
-        subjects = [*(topic_filter(t) for t in self.settings.topics), receipt_filter(self.code)]
-        if self.trust.directory.member(self.code).role is Role.HUB:
-            subjects.append(checkpoint_subject("*"))
-        return subjects
 
     async def _checkpointer(self) -> None:
         """Sign our audit head every ``checkpoint_interval_s`` (and once at drain)."""
@@ -352,22 +297,6 @@ class Node:
                 self._wake_outbox.set()
         except LaliError as exc:
             log.warning("checkpoint_failed", reason=exc.reason, error=str(exc))
-
-    async def _connect_forever(self) -> None:
-        delay = 1.0
-        while not self._stopping.is_set():
-            try:
-                await self.transport.connect()
-                return
-            except TransportError as exc:
-                log.warning("connect_failed", error=str(exc), retry_in_s=delay)
-            except asyncio.CancelledError:
-                if self._stopping.is_set():
-                    return  # drain() cut a connection attempt short
-                raise
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            delay = min(delay * 2, 30.0)
 
     async def _publisher(self) -> None:
         while not self._stopping.is_set():
