@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import structlog
 
@@ -47,6 +47,20 @@ _INSERT_AUDIT = (
 
 
 Write = tuple[str, list[tuple[Any, ...]]]
+
+
+class AuditFields(TypedDict, total=False):
+    """The optional fields of an audit entry (``Tx.append_audit``'s keywords)."""
+
+    at: datetime | None
+    message_id: str | None
+    peer: str | None
+    topic: str | None
+    reason: str | None
+    detail: str | None
+    envelope: bytes | None
+
+
 R = TypeVar("R")
 
 
@@ -150,18 +164,7 @@ class Tx:
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         return await self._call(lambda conn: conn.execute(sql, params).fetchall())
 
-    async def audit(
-        self,
-        kind: str,
-        *,
-        at: datetime | None = None,
-        message_id: str | None = None,
-        peer: str | None = None,
-        topic: str | None = None,
-        reason: str | None = None,
-        detail: str | None = None,
-        envelope: bytes | None = None,
-    ) -> StoredEntry:
+    async def audit(self, kind: str, **fields: Unpack[AuditFields]) -> StoredEntry:
         """Append one audit entry, chained to the head, in this transaction.
 
         Kinds: ``sent``, ``received``, ``rejected`` (with ``reason``), ``receipt``,
@@ -170,16 +173,7 @@ class Tx:
         ``handler_failed``, ``handler_retry``, ``handler_action``, ``hit``.
         """
         await self.load_head()
-        return self.append_audit(
-            kind,
-            at=at,
-            message_id=message_id,
-            peer=peer,
-            topic=topic,
-            reason=reason,
-            detail=detail,
-            envelope=envelope,
-        )
+        return self.append_audit(kind, **fields)
 
     async def load_head(self) -> None:
         """Begin now if not yet begun, which reads the chain head (``append_audit``

@@ -144,7 +144,7 @@ class ReceiptIntake:
         await tx.load_head()
         decisions: list[ReceiptDecision] = []
         rows: list[tuple[Any, ...]] = []
-        recorded_at = utc_now_text()
+        recorded_at = utc_now_text(now)  # the intake's clock, as for the audit entries
         for (subject, data), s in zip(items, staged, strict=True):
             if isinstance(s, Receipt):
                 key = (s.message_id, s.recipient)

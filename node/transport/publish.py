@@ -46,6 +46,8 @@ class PubAcks:
         self._next = 0
 
     async def _reply_prefix(self) -> str:
+        if self._prefix is not None:  # every publish but the first: no lock
+            return self._prefix
         async with self._starting:
             if self._prefix is None:
                 prefix = self._nc.new_inbox()  # under the member's own inbox prefix
