@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from testkit import NOW, make_keyring, sample_alert
 
-from node.envelope import open_envelope, seal
+from node.protocol.envelope import open_envelope, seal
 from schemas.alert import Topic, alert_to_json
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from keys import Role
-from node.natsserver import NatsServer, nats_server_binary
-from node.provision import MemberSpec, Network, provision, write_node_configs
+from node.ops.natsserver import NatsServer, nats_server_binary
+from node.ops.provision import MemberSpec, Network, provision, write_node_configs
 
 REPO = Path(__file__).resolve().parent.parent
 MEMBERS = [

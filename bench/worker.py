@@ -173,10 +173,10 @@ async def serve(handlers: dict[str, Callable[[Command], Coroutine[Any, Any, None
 async def run_lali(args: argparse.Namespace) -> None:
     from node import logs
     from node.config import NodeSettings
-    from node.demo import sample_alerts
-    from node.inbound import Outcome
+    from node.exchange.inbound.decisions import Outcome
+    from node.ops.demo import sample_alerts
+    from node.protocol.subjects import alert_subject
     from node.runtime import Node
-    from node.subjects import alert_subject
     from schemas.alert import Topic
 
     logs.configure(json=True, level=args.log_level)
@@ -216,7 +216,7 @@ async def run_lali(args: argparse.Namespace) -> None:
     async def backlog(cmd: Command) -> None:
         """Seal with the real ``seal`` and publish straight to the stream (no outbox):
         only the receiver's drain is measured, the outbox path is timed elsewhere."""
-        from node.envelope import seal
+        from node.protocol.envelope import seal
 
         js = node.transport.nc.jetstream()
         window = asyncio.Semaphore(256)
@@ -262,7 +262,7 @@ async def run_raw(args: argparse.Namespace) -> None:
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     from node.config import NodeSettings
-    from node.subjects import STREAM_SUBJECTS, alert_subject, receipt_filter, topic_filter
+    from node.protocol.subjects import STREAM_SUBJECTS, alert_subject, receipt_filter, topic_filter
     from node.transport import ConnectOptions, Transport
     from schemas.alert import Topic
 
@@ -348,7 +348,7 @@ async def run_raw(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="role", required=True)
-    lali = sub.add_parser("lali", help="a Lali node (node.toml from node.provision)")
+    lali = sub.add_parser("lali", help="a Lali node (node.toml from node.ops.provision)")
     lali.add_argument("--config", required=True)
     lali.add_argument("--to", type=lambda s: s.split(","), default=["FJ", "TO", "XH"])
     lali.add_argument("--send-only", action="store_true", help="no consumer (Node(consume=False))")

@@ -32,14 +32,14 @@ from wsgiref.simple_server import WSGIServer
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from node.subjects import parse_alert_subject
-from node.wire import message_time
+from node.protocol.subjects import parse_alert_subject
+from node.protocol.wire import message_time
 from schemas.errors import LaliError
 
 if TYPE_CHECKING:  # kept out of the import graph: the handler runner imports this module
-    from node.envelope import Opened
-    from node.inbound import Decision
-    from node.receipts import ReceiptDecision
+    from node.exchange.inbound.decisions import Decision
+    from node.exchange.receipts import ReceiptDecision
+    from node.protocol.envelope import Opened
     from node.runtime import Node
 
 log = structlog.get_logger("lali.metrics")

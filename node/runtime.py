@@ -17,29 +17,29 @@ from types import TracebackType
 import structlog
 
 from keys import Directory, Identity, key_id, load_identity
-from node.attach import (
+from node.config import NodeSettings
+from node.exchange.attach import (
     FETCH_WAIT_S,
     bind_consumer,
     connect_forever,
     consumer_filters,
     ensure_stream,
 )
-from node.audit import verify_file
-from node.config import NodeSettings
-from node.consumer import Consumer
-from node.db import Database
-from node.directory_feed import follow_directory
+from node.exchange.consumer import Consumer
+from node.exchange.directory_feed import follow_directory
+from node.exchange.heartbeats import run_heartbeats
+from node.exchange.inbound.pipeline import Inbound
+from node.exchange.outbound import Outbound, SendResult
+from node.exchange.receipts import ReceiptDecision, ReceiptIntake
+from node.exchange.trust import Trust, parse_root_keys
+from node.exchange.witness import Witness
 from node.handlers.base import HandlerEnv
 from node.handlers.instances import build_instances
 from node.handlers.runner import HandlerRunner
-from node.heartbeat import run_heartbeats
-from node.inbound import Inbound
 from node.metrics import HANDLER_FAILURES, serve_metrics
-from node.outbound import Outbound, SendResult
-from node.receipts import ReceiptDecision, ReceiptIntake
+from node.storage.audit import verify_file
+from node.storage.database import Database
 from node.transport import Transport
-from node.trust import Trust, parse_root_keys
-from node.witness import Witness
 from schemas.alert import Alert
 from schemas.errors import ConfigError, LaliError, TransportError
 

@@ -10,8 +10,8 @@ import pytest
 from faultkit import TABLE, Table
 
 from keys import Role
-from node.natsserver import NatsServer
-from node.provision import MemberSpec, Network, provision
+from node.ops.natsserver import NatsServer
+from node.ops.provision import MemberSpec, Network, provision
 
 MEMBERS = [
     MemberSpec("XH", "Regional hub", Role.HUB),

@@ -24,7 +24,7 @@ from node.handlers.base import (
     Hit,
     Item,
 )
-from node.wire import new_message_id
+from node.protocol.wire import new_message_id
 from schemas.alert import parse_alert
 
 

@@ -6,8 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from node.natsconfig import new_user_nkey
-from node.natsserver import nats_server_binary
+from node.ops.natsconfig import new_user_nkey
+from node.ops.natsserver import nats_server_binary
 
 __all__ = ["example_nkey", "nats_config_test", "new_user_nkey", "replace_once"]
 

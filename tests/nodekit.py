@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from node.config import NodeSettings
-from node.envelope import Opened
-from node.inbound import Decision, Outcome
-from node.provision import Network
+from node.exchange.inbound.decisions import Decision, Outcome
+from node.ops.provision import Network
+from node.protocol.envelope import Opened
 from node.runtime import Node
 
 Match = Callable[[Decision], bool]

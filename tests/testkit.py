@@ -8,7 +8,7 @@ from pathlib import Path
 
 import schemas
 from keys import Directory, Identity, RootKey
-from node.vectors import signed_directory
+from node.ops.vectors import signed_directory
 from schemas.alert import Alert, Topic, parse_alert
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

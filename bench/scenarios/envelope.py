@@ -19,10 +19,10 @@ from pathlib import Path
 from bench.harness import RECIPIENTS, Bench
 from bench.scenarios import Result
 from keys import Directory, Identity, Role, load_identity
-from node.demo import sample_alerts
-from node.envelope import open_envelope, seal
-from node.provision import MemberSpec, provision_keys
-from node.wire import pad
+from node.ops.demo import sample_alerts
+from node.ops.provision import MemberSpec, provision_keys
+from node.protocol.envelope import open_envelope, seal
+from node.protocol.wire import pad
 from schemas.alert import Alert, Topic, alert_to_json
 
 # The hub, the sender and 20 recipients (Pacific and Pacific-rim members).
@@ -40,7 +40,7 @@ class Keyring:
 
 @functools.cache
 def keyring() -> Keyring:
-    """Real key files and a signed directory from ``node.provision``, read back."""
+    """Real key files and a signed directory from ``node.ops.provision``, read back."""
     now = datetime.now(UTC)
     specs = [MemberSpec("WS", "Samoa")]
     specs += [MemberSpec(c, c, Role.HUB if c == "XH" else Role.MEMBER) for c in FANOUT]

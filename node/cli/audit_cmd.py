@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from keys import verify_directory
-from node.audit import list_entries, verify_file
-from node.checkpoint import Checkpoint, verify_checkpoint
 from node.cli.common import fail
 from node.config import NodeSettings
+from node.exchange.trust import parse_root_keys
+from node.exchange.witness import local_checkpoints, published_checkpoint
+from node.protocol.checkpoint import Checkpoint, verify_checkpoint
+from node.storage.audit import list_entries, verify_file
 from node.transport import Transport
-from node.trust import parse_root_keys
-from node.witness import local_checkpoints, published_checkpoint
 from schemas.errors import DirectoryExpired, LaliError, SenderMismatch, TransportError
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

@@ -8,8 +8,8 @@ import typer
 
 from keys import verify_directory
 from node.cli.common import fail
-from node.natsconfig import render_nats_config
-from node.trust import parse_root_keys
+from node.exchange.trust import parse_root_keys
+from node.ops.natsconfig import render_nats_config
 from schemas.errors import LaliError
 
 app = typer.Typer(help="Server configuration generated from the directory.", no_args_is_help=True)

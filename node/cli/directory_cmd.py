@@ -26,7 +26,7 @@ from keys import (
     verify_directory,
 )
 from node.cli.common import fail, read_passphrase
-from node.trust import parse_root_keys
+from node.exchange.trust import parse_root_keys
 from schemas.errors import ConfigError, LaliError
 
 app = typer.Typer(help="The signed member directory (hub operators).", no_args_is_help=True)
@@ -243,7 +243,7 @@ def publish(
     import asyncio
 
     from node.config import NodeSettings
-    from node.directory_feed import publish_directory
+    from node.exchange.directory_feed import publish_directory
     from node.transport import Transport
 
     try:

@@ -14,11 +14,11 @@ import typer
 
 from node.cli.common import fail
 from node.config import NodeSettings
-from node.db import Database, utc_now_text
 from node.handlers.base import Context, HandlerEnv, HandlerError, Hit, Item
 from node.handlers.instances import build_instances
 from node.handlers.registry import available
 from node.handlers.routing import Facts, matches, permits
+from node.storage.database import Database, utc_now_text
 from schemas.alert import parse_alert
 from schemas.errors import ConfigError, LaliError
 

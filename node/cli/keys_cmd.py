@@ -9,7 +9,7 @@ import typer
 
 from keys import Identity, load_identity, save_identity
 from node.cli.common import fail, read_passphrase
-from node.natsconfig import new_user_nkey, write_seed
+from node.ops.natsconfig import new_user_nkey, write_seed
 from schemas.errors import LaliError
 
 app = typer.Typer(help="Member identities: signing and encryption keys.", no_args_is_help=True)

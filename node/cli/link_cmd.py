@@ -1,5 +1,5 @@
 """The link sidecar beside a hub or leaf nats-server: re-creates the alert stream's
-cross-domain sources as soon as a leafnode link returns (node/linkresync.py;
+cross-domain sources as soon as a leafnode link returns (node/ops/linkresync.py;
 docs/operations.md, section 13): ``lali link resync``, as
 deploy/systemd/lali-link-resync.service runs it.
 """
@@ -15,7 +15,7 @@ import typer
 
 from node import logs
 from node.cli.common import fail
-from node.linkresync import run
+from node.ops.linkresync import run
 from node.transport import ConnectOptions, Transport
 from schemas.errors import LaliError
 

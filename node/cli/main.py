@@ -17,7 +17,7 @@ from node.cli import (
     node_cmd,
     watchlist_cmd,
 )
-from node.hub import cli as hub_cli
+from node.cli import hub_cmd as hub_cli
 
 app = typer.Typer(
     help="Lali: secure, federated alert exchange for Pacific border agencies.",
@@ -81,8 +81,8 @@ def demo(
 
     Example: lali demo --data-dir ./demo-data ; lali demo --serve (then open the console)
     """
-    from node.demo import run_demo
-    from node.hub.demo import DemoConsole
+    from node.ops.demo import run_demo
+    from node.ops.demo_console import DemoConsole
 
     if not verbose:
         logs.configure(level="warning")

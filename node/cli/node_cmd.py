@@ -15,8 +15,8 @@ import typer
 
 from node.cli.common import fail, read_passphrase
 from node.config import NodeSettings
-from node.outbound import SendResult
-from node.receipts import delivery_status
+from node.exchange.outbound import SendResult
+from node.exchange.receipts import delivery_status
 from node.runtime import Node
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
 from schemas.errors import LaliError, SchemaViolation

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from node.db import Tx, utc_now_text
 from node.handlers.base import ItemKind
 from node.handlers.config import RouteConfig
 from node.handlers.routing import Facts, plan
+from node.storage.database import Tx, utc_now_text
 from schemas.alert import Alert
 from schemas.enums import Priority, Tlp
 

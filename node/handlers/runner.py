@@ -23,7 +23,6 @@ from typing import Any
 
 import structlog
 
-from node.db import Database, utc_now_text
 from node.handlers.base import (
     Context,
     HandlerEnv,
@@ -36,6 +35,7 @@ from node.handlers.config import RouteConfig
 from node.handlers.instances import Instance, check_routes
 from node.handlers.jobs import Router
 from node.handlers.routing import permits
+from node.storage.database import Database, utc_now_text
 from schemas.alert import parse_alert
 from schemas.enums import Priority, Tlp, Topic
 from schemas.errors import StorageError

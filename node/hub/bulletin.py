@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from node.db import Database, utc_now_text
+from node.exchange.outbound import NO_RESHARE, SendResult
+from node.exchange.receipts import RecipientStatus, delivery_status
 from node.hub.correlate import document_key, person_key, vessel_keys
 from node.hub.store import Reader
-from node.outbound import NO_RESHARE, SendResult
-from node.receipts import RecipientStatus, delivery_status
 from node.runtime import Node
+from node.storage.database import Database, utc_now_text
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
 from schemas.domain import Person, TravelDocument, Vessel
 from schemas.entities import extract

@@ -17,15 +17,15 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from node.envelope import Opened
+from node.exchange.inbound.decisions import Decision, Outcome
 from node.hub import store
 from node.hub.correlate import KINDS, Link, find_links, mentions
 from node.hub.events import EventBus
 from node.hub.settings import HubSettings
-from node.inbound import Decision, Outcome
 from node.metrics import HUB_LINKS
+from node.protocol.envelope import Opened
+from node.protocol.wire import message_time
 from node.runtime import Node
-from node.wire import message_time
 from schemas.alert import parse_alert
 from schemas.errors import LaliError
 

@@ -20,18 +20,18 @@ import structlog
 import uvicorn
 
 from keys import Directory, Role
-from node.audit import verify_file
+from node.exchange.outbound import SendResult
+from node.exchange.receipts import ReceiptDecision
 from node.hub import bulletin, liveness, store
 from node.hub.auth import LoginThrottle, PasswordFile, Sessions
+from node.hub.console.app import Console
 from node.hub.events import EventBus
 from node.hub.index import CorrelationIndex
 from node.hub.settings import HubSettings
 from node.hub.watcher import NetworkWatcher
-from node.hub.web import Console
 from node.metrics import HUB_MEMBERS
-from node.outbound import SendResult
-from node.receipts import ReceiptDecision
 from node.runtime import Node, State
+from node.storage.audit import verify_file
 from schemas.errors import ConfigError, LaliError
 
 log = structlog.get_logger("lali.hub")

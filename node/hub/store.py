@@ -1,4 +1,4 @@
-"""The hub's own tables, in the hub node's SQLite file (not in node/db.py's schema).
+"""The hub's own tables, in the hub node's SQLite file (not in node/storage/database.py's schema).
 
 Writes go through the node's ``Database`` (one writer, one lock, the same durability);
 the console reads through its own read-only connections in a thread (``Reader``), so a
@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from node.db import Database, Tx, utc_now_text
-from node.heartbeat import Heartbeat
 from node.hub.correlate import Link, LinkedAlert, Mention, Sighting
+from node.protocol.heartbeat import Heartbeat
+from node.storage.database import Database, Tx, utc_now_text
 from node.transport import ConsumerState
 from schemas.errors import StorageError
 

@@ -1,7 +1,7 @@
 """The hub's view of the whole network: traffic metadata, heartbeats and lag.
 
 It runs on its own NATS connection with the hub's credentials, so what it can see is
-exactly what the hub's server permissions allow (``node/natsconfig.py``):
+exactly what the hub's server permissions allow (``node/ops/natsconfig.py``):
 
 - traffic: its own durable consumer ``watch-<CODE>`` over alerts and receipts. Each
   envelope is *verified* (signature and identity, with public keys only) and its clear
@@ -22,15 +22,14 @@ from datetime import datetime, timedelta
 import structlog
 
 from keys import Directory
-from node.envelope import verify
-from node.heartbeat import verify_heartbeat
 from node.hub import store
 from node.hub.events import EventBus
 from node.hub.settings import HubSettings
 from node.metrics import CONSUMER_LAG
-from node.receipt import verify_receipt
-from node.runtime import Node
-from node.subjects import (
+from node.protocol.envelope import verify
+from node.protocol.heartbeat import verify_heartbeat
+from node.protocol.receipt import verify_receipt
+from node.protocol.subjects import (
     ALERT_PREFIX,
     HEARTBEAT_PREFIX,
     RECEIPT_PREFIX,
@@ -39,6 +38,7 @@ from node.subjects import (
     parse_alert_subject,
     parse_receipt_subject,
 )
+from node.runtime import Node
 from node.transport import Delivery, Transport
 from schemas.errors import LaliError, SenderMismatch, TransportError, UntrustedMessage
 

@@ -303,7 +303,7 @@ class Transport:
     ) -> dict[str, Any]:
         """One JetStream API request (``$JS.API.<request>``) and its JSON answer as the
         server sent it, so that a stream configuration read and written back keeps every
-        field the server knows (the link sidecar, node/linkresync.py)."""
+        field the server knows (the link sidecar, node/ops/linkresync.py)."""
         body = json.dumps(payload).encode() if payload is not None else b""
         with nats_errors(f"JetStream request {request}"):
             msg = await self.nc.request(f"$JS.API.{request}", body, timeout=timeout)

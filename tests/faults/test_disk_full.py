@@ -15,11 +15,11 @@ from faultkit import Table, received_ids
 from nodekit import Watcher, accepted, start_node
 from testkit import sample_alert
 
-from node.audit import verify_file
 from node.config import NodeSettings
-from node.inbound import Outcome
-from node.provision import Network
+from node.exchange.inbound.decisions import Outcome
+from node.ops.provision import Network
 from node.runtime import Node
+from node.storage.audit import verify_file
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration

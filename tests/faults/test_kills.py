@@ -14,11 +14,11 @@ from faultkit import KILLS, LALI, NodeProcess, Table, received_ids, sent_ids, wa
 from nodekit import start_node
 from testkit import sample_alert
 
-from node.audit import verify_file
 from node.config import NodeSettings
-from node.natsserver import NatsServer
-from node.provision import Network
+from node.ops.natsserver import NatsServer
+from node.ops.provision import Network
 from node.runtime import Node
+from node.storage.audit import verify_file
 from schemas.alert import Topic
 from schemas.errors import LaliError
 

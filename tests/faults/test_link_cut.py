@@ -12,8 +12,8 @@ from nodekit import Watcher, accepted, start_node
 from testkit import sample_alert
 
 from node.config import NodeSettings
-from node.natsserver import NatsServer
-from node.provision import Network
+from node.ops.natsserver import NatsServer
+from node.ops.provision import Network
 from node.runtime import Node
 from schemas.alert import Topic
 

@@ -19,9 +19,9 @@ from node.config import NodeSettings
 from node.hub.auth import PasswordFile, first_run_password
 from node.hub.service import Hub
 from node.hub.settings import HubSettings
-from node.natsconfig import render_nats_config
-from node.natsserver import NatsServer
-from node.provision import MemberSpec, Network, provision_keys, toml_value, write_node_configs
+from node.ops.natsconfig import render_nats_config
+from node.ops.natsserver import NatsServer
+from node.ops.provision import MemberSpec, Network, provision_keys, toml_value, write_node_configs
 from node.runtime import Node
 from schemas.alert import Alert, parse_alert
 

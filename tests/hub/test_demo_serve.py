@@ -11,8 +11,8 @@ import httpx
 import pytest
 from hubkit import BusWatch
 
-from node.demo import run_demo
-from node.hub.demo import DemoConsole
+from node.ops.demo import run_demo
+from node.ops.demo_console import DemoConsole
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from node.cli.main import app
 from node.hub.auth import PasswordFile
-from node.provision import Network
+from node.ops.provision import Network
 
 pytestmark = pytest.mark.integration
 LALI = Path(sys.executable).parent / "lali"

@@ -15,8 +15,8 @@ from testkit import sample_alert
 
 from node import metrics
 from node.config import NodeSettings
-from node.inbound import Outcome
-from node.provision import Network
+from node.exchange.inbound.decisions import Outcome
+from node.ops.provision import Network
 from node.runtime import Node
 from schemas.alert import Topic
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from testkit import NOW, make_keyring
 
-from node.chain import ChainHead
-from node.checkpoint import make_checkpoint
-from node.db import Database
-from node.heartbeat import HEARTBEAT_LEN, Heartbeat, make_heartbeat, verify_heartbeat
 from node.hub import store
 from node.hub.bulletin import Cited, check_bulletin
 from node.hub.events import QUEUE_SIZE, EventBus
 from node.hub.liveness import Beat, Thresholds, next_change, status
+from node.protocol.chain import ChainHead
+from node.protocol.checkpoint import make_checkpoint
+from node.protocol.heartbeat import HEARTBEAT_LEN, Heartbeat, make_heartbeat, verify_heartbeat
+from node.storage.database import Database
 from schemas.alert import Tlp, Topic
 from schemas.errors import (
     BadSignature,

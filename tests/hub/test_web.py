@@ -16,14 +16,14 @@ import pytest
 from testkit import make_keyring
 
 from keys import Directory
-from node.db import Database, utc_now_text
+from node.exchange.outbound import SendResult
 from node.hub import store
 from node.hub.auth import LoginThrottle, PasswordFile, Sessions, first_run_password
 from node.hub.bulletin import Draft
+from node.hub.console.app import COOKIE, Console
 from node.hub.events import EventBus
 from node.hub.settings import HubSettings
-from node.hub.web import COOKIE, Console
-from node.outbound import SendResult
+from node.storage.database import Database, utc_now_text
 
 EVIL = "<script>alert('x')</script>"
 NEW = "a-much-better-passphrase"

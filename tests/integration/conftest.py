@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from nodekit import Running, Watcher, start_node
 
-from node.provision import Network
+from node.ops.provision import Network
 from node.runtime import Node
 
 

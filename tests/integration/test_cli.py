@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import schemas
-from node.natsserver import NatsServer
-from node.provision import write_node_config
+from node.ops.natsserver import NatsServer
+from node.ops.provision import write_node_config
 
 pytestmark = pytest.mark.integration
 

@@ -44,14 +44,14 @@ from nodekit import Watcher, accepted, start_node
 from testkit import sample_alert
 
 from keys import Role
-from node.audit import list_entries
-from node.directory_feed import publish_directory
-from node.inbound import Outcome
-from node.natsserver import NatsServer
-from node.provision import MemberSpec, Network, provision
-from node.receipts import ReceiptDecision
+from node.exchange.directory_feed import publish_directory
+from node.exchange.inbound.decisions import Outcome
+from node.exchange.receipts import ReceiptDecision
+from node.ops.natsserver import NatsServer
+from node.ops.provision import MemberSpec, Network, provision
+from node.protocol.subjects import STREAM_SUBJECTS
 from node.runtime import Node
-from node.subjects import STREAM_SUBJECTS
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 from schemas.errors import TransportError
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from node.audit import verify_file
-from node.db import Database
+from node.storage.audit import verify_file
+from node.storage.database import Database
 from schemas.errors import StorageError
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from node.cli.main import app
-from node.demo import run_demo
+from node.ops.demo import run_demo
 
 pytestmark = pytest.mark.integration
 

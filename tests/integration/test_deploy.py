@@ -25,10 +25,10 @@ from testkit import sample_alert
 
 from keys import Role
 from node.config import NodeSettings
-from node.natsserver import NatsServer
-from node.provision import MemberSpec, Network, provision
+from node.exchange.trust import parse_root_keys
+from node.ops.natsserver import NatsServer
+from node.ops.provision import MemberSpec, Network, provision
 from node.runtime import Node
-from node.trust import parse_root_keys
 from schemas.alert import Topic
 from schemas.errors import ConfigError, TransportError
 
@@ -320,8 +320,8 @@ async def test_single_conf_lets_the_hub_publish_and_members_follow_the_directory
     from datetime import timedelta
 
     from keys import Directory, load_root_key, sign_directory, verify_directory
-    from node.directory_feed import publish_directory
-    from node.trust import parse_root_keys
+    from node.exchange.directory_feed import publish_directory
+    from node.exchange.trust import parse_root_keys
 
     nodes: list[Node] = []
     try:

@@ -11,10 +11,10 @@ import pytest
 from nodekit import Running, accepted, outcome, restart
 from testkit import sample_alert
 
-from node.audit import list_entries, verify_file
-from node.inbound import Outcome
-from node.natsserver import NatsServer
-from node.subjects import alert_subject
+from node.exchange.inbound.decisions import Outcome
+from node.ops.natsserver import NatsServer
+from node.protocol.subjects import alert_subject
+from node.storage.audit import list_entries, verify_file
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration
@@ -135,14 +135,14 @@ async def test_alerts_queue_while_server_is_down_and_flush_after(
 async def test_catch_up_reports_progress(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     import structlog
 
-    import node.consumer
+    import node.exchange.consumer
 
     await running.nodes["FJ"].aclose()
     ids = [
         (await running.nodes["WS"].send(sample_alert(Topic.MARITIME), ["FJ"])).message_id
         for _ in range(150)
     ]
-    monkeypatch.setattr(node.consumer, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(node.exchange.consumer, "PROGRESS_EVERY_S", 0.0)
     monkeypatch.setenv("LALI_FETCH_BATCH", "32")  # several batches, so progress in between
     with structlog.testing.capture_logs() as logs:
         fj, watcher = await restart(running, "FJ")

@@ -13,11 +13,11 @@ import pytest
 from nodekit import Running
 from testkit import sample_alert
 
-from node.audit import list_entries
-from node.inbound import Delivered, Outcome
-from node.natsserver import NatsServer
-from node.receipt import make_receipt
-from node.subjects import receipt_subject
+from node.exchange.inbound.decisions import Delivered, Outcome
+from node.ops.natsserver import NatsServer
+from node.protocol.receipt import make_receipt
+from node.protocol.subjects import receipt_subject
+from node.storage.audit import list_entries
 from node.transport import ConnectOptions, Publication, Transport
 from schemas.alert import Topic
 from schemas.errors import TransportError

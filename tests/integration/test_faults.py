@@ -11,9 +11,9 @@ from nodekit import Running, accepted
 from testkit import sample_alert
 
 from keys import Directory, Identity, Member, load_root_key, sign_directory
-from node.audit import list_entries
-from node.inbound import Outcome
-from node.provision import Network
+from node.exchange.inbound.decisions import Outcome
+from node.ops.provision import Network
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ async def test_locked_database_holds_the_message_and_loses_nothing(running: Runn
 def resign_with_new_member(network: Network, identity: Identity, version: int) -> None:
     """The hub adds a member and publishes directory ``version`` (file replaced)."""
     from keys import verify_directory
-    from node.trust import parse_root_keys
+    from node.exchange.trust import parse_root_keys
 
     now = datetime.now(UTC)
     current = verify_directory(
@@ -71,8 +71,8 @@ async def test_alert_from_a_member_not_yet_in_our_directory_is_deferred(
     running: Running,
 ) -> None:
     # VU joins: its alert reaches FJ before FJ has the new directory.
-    from node.envelope import seal
-    from node.subjects import alert_subject
+    from node.protocol.envelope import seal
+    from node.protocol.subjects import alert_subject
 
     vu = Identity.generate("VU")
     ws = running.nodes["WS"]
@@ -121,8 +121,8 @@ async def test_unknown_key_on_the_last_delivery_is_rejected_and_audited(
 
 
 def _forged_by(outsider: Identity, running: Running) -> bytes:
-    from node.envelope import encrypt_and_sign, key_commitment
-    from node.wire import Header, new_message_id
+    from node.protocol.envelope import encrypt_and_sign, key_commitment
+    from node.protocol.wire import Header, new_message_id
 
     now = datetime.now(UTC)
     key = b"\x05" * 32
@@ -163,7 +163,7 @@ async def test_expired_directory_within_grace_keeps_working_and_says_so(
     import structlog
 
     from keys import load_root_key, sign_directory, verify_directory
-    from node.trust import parse_root_keys
+    from node.exchange.trust import parse_root_keys
 
     network = running.network
     now = datetime.now(UTC)

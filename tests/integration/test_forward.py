@@ -6,8 +6,8 @@ import pytest
 from nodekit import Running, accepted
 from testkit import sample_alert
 
-from node.audit import list_entries
-from node.envelope import open_envelope
+from node.protocol.envelope import open_envelope
+from node.storage.audit import list_entries
 from schemas.alert import Tlp, Topic
 from schemas.errors import PolicyViolation
 

@@ -18,12 +18,12 @@ from nodekit import accepted, start_node
 from testkit import sample_alert
 from typer.testing import CliRunner
 
-from node.audit import verify_file
 from node.cli.main import app
 from node.config import NodeSettings
-from node.provision import Network
-from node.receipts import ReceiptDecision
+from node.exchange.receipts import ReceiptDecision
+from node.ops.provision import Network
 from node.runtime import Node
+from node.storage.audit import verify_file
 from schemas.enums import Tlp, Topic
 
 pytestmark = pytest.mark.integration

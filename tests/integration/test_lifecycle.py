@@ -12,11 +12,11 @@ import pytest
 from nodekit import accepted, start_node
 from testkit import sample_alert
 
-from node.audit import verify_file
 from node.config import NodeSettings
-from node.db import Database
-from node.provision import Network
+from node.ops.provision import Network
 from node.runtime import Node, State
+from node.storage.audit import verify_file
+from node.storage.database import Database
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from testkit import sample_alert
 from typer.testing import CliRunner
 
 from node.cli.main import app
-from node.natsconfig import render_nats_config
-from node.natsserver import NatsServer, nats_server_binary
-from node.provision import MemberSpec, Network, provision_keys, write_node_configs
+from node.ops.natsconfig import render_nats_config
+from node.ops.natsserver import NatsServer, nats_server_binary
+from node.ops.provision import MemberSpec, Network, provision_keys, write_node_configs
 from schemas.alert import Topic
 from schemas.errors import ConfigError
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from testkit import sample_alert
 
-from node.audit import list_entries
 from node.config import NodeSettings
-from node.natsserver import NatsServer
-from node.provision import Network
+from node.ops.natsserver import NatsServer
+from node.ops.provision import Network
 from node.runtime import Node
+from node.storage.audit import list_entries
 from schemas.alert import Priority, Topic
 
 pytestmark = pytest.mark.integration

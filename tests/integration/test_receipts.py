@@ -11,11 +11,11 @@ from nodekit import Running, accepted
 from testkit import sample_alert
 from typer.testing import CliRunner
 
-from node.audit import list_entries
 from node.cli.main import app
-from node.receipt import make_receipt
-from node.receipts import ReceiptDecision, delivery_status
-from node.subjects import receipt_subject
+from node.exchange.receipts import ReceiptDecision, delivery_status
+from node.protocol.receipt import make_receipt
+from node.protocol.subjects import receipt_subject
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration

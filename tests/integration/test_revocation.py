@@ -13,12 +13,12 @@ from nodekit import Running
 from testkit import sample_alert
 
 from keys import Directory, Member, load_root_key, sign_directory, verify_directory
-from node.audit import list_entries
-from node.directory_feed import publish_directory
-from node.envelope import seal
-from node.inbound import Outcome
-from node.subjects import alert_subject
-from node.trust import parse_root_keys
+from node.exchange.directory_feed import publish_directory
+from node.exchange.inbound.decisions import Outcome
+from node.exchange.trust import parse_root_keys
+from node.protocol.envelope import seal
+from node.protocol.subjects import alert_subject
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration

@@ -21,11 +21,11 @@ from keys import (
     sign_directory,
     verify_directory,
 )
-from node.audit import list_entries
 from node.cli.main import app
-from node.directory_feed import publish_directory
-from node.envelope import open_envelope
-from node.trust import parse_root_keys
+from node.exchange.directory_feed import publish_directory
+from node.exchange.trust import parse_root_keys
+from node.protocol.envelope import open_envelope
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from nodekit import start_node
 from testkit import sample_alert
 
 from node.config import NodeSettings
-from node.provision import Network
-from node.wire import message_time
+from node.ops.provision import Network
+from node.protocol.wire import message_time
 from schemas.enums import Topic
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from nodekit import Running, accepted
 from testkit import sample_alert
 from typer.testing import CliRunner
 
-from node.chain import GENESIS, Entry, entry_hash
 from node.cli.main import app
+from node.protocol.chain import GENESIS, Entry, entry_hash
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration
@@ -117,8 +117,8 @@ async def test_consistent_rewrite_is_caught_by_the_hubs_checkpoint(running: Runn
 
 
 async def test_hub_flags_two_heads_for_one_count(running: Running) -> None:
-    from node.chain import ChainHead
-    from node.checkpoint import make_checkpoint
+    from node.protocol.chain import ChainHead
+    from node.protocol.checkpoint import make_checkpoint
 
     hub = running.nodes["XH"]
     ws = running.nodes["WS"].identity

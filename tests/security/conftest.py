@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from security.stage import Target, staged
 
-from node.provision import Network
+from node.ops.provision import Network
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from nacl.bindings import (
 from testkit import EXAMPLES, sample_alert
 
 from keys import Directory, Identity, Member, RootKey, sign_directory
-from node.envelope import (
+from node.protocol.envelope import (
     AEAD_NONCE,
     _tag,
     _wrap_nonce,
@@ -33,8 +33,8 @@ from node.envelope import (
     key_commitment,
     seal,
 )
-from node.subjects import alert_subject
-from node.wire import (
+from node.protocol.subjects import alert_subject
+from node.protocol.wire import (
     HEADER_LEN,
     LABEL,
     SIG_LEN,

@@ -1,4 +1,4 @@
-"""Mutation fuzzing of ``node.envelope.open_envelope`` (THREATS.md row 10: malformed
+"""Mutation fuzzing of ``node.protocol.envelope.open_envelope`` (THREATS.md row 10: malformed
 input gets only declared error types).
 
 A deterministic corpus of genuine envelopes (fixed keys, fixed randomness: the same
@@ -42,9 +42,9 @@ import nacl.signing
 from testkit import sample_alert
 
 from keys import Directory, Identity, RootKey
-from node.envelope import encrypt_and_sign, key_commitment, open_envelope, seal
-from node.vectors import NOW, fixed_directory, fixed_identities, fixed_random
-from node.wire import HEADER_LEN, LABEL, SIG_LEN, Header
+from node.ops.vectors import NOW, fixed_directory, fixed_identities, fixed_random
+from node.protocol.envelope import encrypt_and_sign, key_commitment, open_envelope, seal
+from node.protocol.wire import HEADER_LEN, LABEL, SIG_LEN, Header
 from schemas.alert import Alert, Topic, alert_to_json
 from schemas.errors import NotAddressed, UntrustedMessage
 

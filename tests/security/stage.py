@@ -38,14 +38,14 @@ from keys import (
     load_root_key,
     verify_directory,
 )
-from node.audit import list_entries, verify_file
-from node.chain import Entry
 from node.config import NodeSettings
-from node.inbound import Decision, Outcome
-from node.provision import Network
+from node.exchange.inbound.decisions import Decision, Outcome
+from node.exchange.trust import parse_root_keys
+from node.ops.provision import Network
+from node.protocol.chain import Entry
+from node.protocol.subjects import alert_subject
 from node.runtime import Node
-from node.subjects import alert_subject
-from node.trust import parse_root_keys
+from node.storage.audit import list_entries, verify_file
 from schemas.alert import Topic
 
 CORE = ("XH", "WS", "FJ", "TO")

@@ -36,10 +36,10 @@ from security.craft import (
 )
 
 from keys import Identity
-from node.envelope import MAX_ENVELOPE, MAX_PLAINTEXT, encrypt_and_sign
-from node.inbound import Outcome
-from node.receipt import make_receipt
-from node.wire import LABEL, decode_frame, encode_frame
+from node.exchange.inbound.decisions import Outcome
+from node.protocol.envelope import MAX_ENVELOPE, MAX_PLAINTEXT, encrypt_and_sign
+from node.protocol.receipt import make_receipt
+from node.protocol.wire import LABEL, decode_frame, encode_frame
 from schemas.alert import Priority, Tlp, Topic
 
 WS_MARITIME = "lali.alert.maritime.WS"

@@ -2,7 +2,7 @@
 decision and typed reason it must get, and so the audit entry it must leave.
 
 Every row is played against a started node (FJ, see ``stage.py``) through its real
-inbound pipeline, ``node.inbound.process(subject, data, final=...)``, which then:
+inbound pipeline, ``node.exchange.inbound.pipeline.process(subject, data, final=...)``, which then:
 
 1. decides with the row's outcome and reason;
 2. for a rejection, writes the newest ``rejected`` audit entry with that reason, the
@@ -26,7 +26,7 @@ import pytest
 from security.stage import Target
 from security.table import ATTACKS, HOUR, Attack
 
-from node.inbound import REJECT_KEEP, Outcome
+from node.exchange.inbound.decisions import REJECT_KEEP, Outcome
 
 pytestmark = pytest.mark.integration
 

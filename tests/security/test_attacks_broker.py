@@ -19,9 +19,9 @@ from security.craft import Cast
 from security.stage import Target
 from security.table import ATTACKS, Attack
 
-from node.audit import list_entries
-from node.inbound import TRANSIENT, Outcome
-from node.subjects import alert_subject
+from node.exchange.inbound.decisions import TRANSIENT, Outcome
+from node.protocol.subjects import alert_subject
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 
 pytestmark = pytest.mark.integration

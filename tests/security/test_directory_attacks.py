@@ -1,7 +1,7 @@
 """Attacks on the trust root while a node runs (THREATS.md rows 15 and 16).
 
 A directory reaches a running node two ways: the file, re-read when it changes
-(``node/trust.py`` ``Trust.refresh``), and the live feed (``Trust.accept_remote``, fed
+(``node/exchange/trust.py`` ``Trust.refresh``), and the live feed (``Trust.accept_remote``, fed
 from the hub's KV bucket). One that fails verification (rolled back, tampered with,
 signed by a key nobody trusts, unsigned, expired, not even JSON) must be refused: the
 node keeps the newest directory it trusts, says so (log; the feed also audits), and
@@ -24,12 +24,12 @@ from security.stage import VALID_FOR, VERSION, Target
 from structlog.testing import capture_logs
 
 from keys import MAX_DIRECTORY_SIZE, RootKey
-from node.audit import list_entries
-from node.chain import Entry
 from node.config import NodeSettings
-from node.inbound import Outcome
+from node.exchange.inbound.decisions import Outcome
+from node.protocol.chain import Entry
+from node.protocol.subjects import alert_subject
 from node.runtime import Node, State
-from node.subjects import alert_subject
+from node.storage.audit import list_entries
 from schemas.alert import Topic
 from schemas.errors import DirectoryRollback
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from node.chain import GENESIS, ChainHead, Entry, StoredEntry, entry_hash, verify_chain
+from node.protocol.chain import GENESIS, ChainHead, Entry, StoredEntry, entry_hash, verify_chain
 from schemas.errors import AuditChainBroken
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from testkit import NOW, make_keyring, sample_alert
 
 from keys import Identity
-from node.envelope import (
+from node.protocol.envelope import (
     MAX_AGE,
     MAX_ENVELOPE,
     MAX_PLAINTEXT,
@@ -22,7 +22,7 @@ from node.envelope import (
     seal,
     verify,
 )
-from node.wire import LABEL, Header, decode_frame, encode_frame, new_message_id
+from node.protocol.wire import LABEL, Header, decode_frame, encode_frame, new_message_id
 from schemas.alert import Topic
 from schemas.errors import (
     BadSignature,

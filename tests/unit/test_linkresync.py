@@ -1,4 +1,4 @@
-"""When the link sidecar re-creates a stream source (node/linkresync.py, pure part)."""
+"""When the link sidecar re-creates a stream source (node/ops/linkresync.py, pure part)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from node.linkresync import Renewer, SourceStatus, parse_sources, reachable, subject_matches
+from node.ops.linkresync import Renewer, SourceStatus, parse_sources, reachable, subject_matches
 
 WS = SourceStatus("LALI_ALERTS", "$JS.ws.API", 42.0)  # Samoa's, silent since a cut
 # What the hub server holding Samoa's link sees in /leafz?subs=1.

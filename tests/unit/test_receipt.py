@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from testkit import NOW, make_keyring
 
-from node.receipt import LABEL, RECEIPT_LEN, make_receipt, verify_receipt
+from node.protocol.receipt import LABEL, RECEIPT_LEN, make_receipt, verify_receipt
 from schemas.errors import (
     BadSignature,
     ClockSkew,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from node.vectors import VECTORS_FILE, build, check
+from node.ops.vectors import VECTORS_FILE, build, check
 
 
 def test_committed_vectors_are_current() -> None:
     committed = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
     # Sealing with the recorded randomness must reproduce every envelope bit for bit.
-    assert build() == committed, "envelope format drifted: run `python -m node.vectors`"
+    assert build() == committed, "envelope format drifted: run `python -m node.ops.vectors`"
 
 
 def test_committed_vectors_open_and_negatives_fail() -> None:

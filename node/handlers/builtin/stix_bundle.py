@@ -37,7 +37,7 @@ from node.handlers.base import (
     Hit,
     Item,
 )
-from node.wire import message_time
+from node.protocol.wire import message_time
 from schemas.domain import Person, TravelDocument, Vessel
 from schemas.entities import Entities, extract
 from schemas.enums import Tlp

@@ -28,7 +28,7 @@ from nacl.signing import VerifyKey
 from keys.directory import Directory, Member, Role
 from keys.identity import Identity
 from keys.ids import key_id
-from node.wire import (
+from node.protocol.wire import (
     LABEL,
     MAX_RECIPIENTS,
     TAG_LEN,

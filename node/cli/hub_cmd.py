@@ -16,12 +16,12 @@ import typer
 
 from node.cli.common import fail, read_passphrase
 from node.config import NodeSettings
+from node.exchange.outbound import SendResult
 from node.hub import bulletin
 from node.hub.auth import DEFAULT_USER, PasswordFile, first_run_password
 from node.hub.service import Hub
 from node.hub.settings import HubSettings, load_hub_config
 from node.hub.store import Reader, create_tables
-from node.outbound import SendResult
 from node.runtime import Node
 from schemas.alert import Priority, Tlp
 from schemas.errors import LaliError

@@ -15,14 +15,15 @@ from datetime import datetime
 import structlog
 
 from node.config import NodeSettings
-from node.db import Database
-from node.inbound import Decision, Delivered, Inbound, Outcome
-from node.receipts import ReceiptDecision, ReceiptIntake
-from node.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
+from node.exchange.inbound.decisions import Decision, Delivered, Outcome
+from node.exchange.inbound.pipeline import Inbound
+from node.exchange.receipts import ReceiptDecision, ReceiptIntake
+from node.exchange.trust import Trust
+from node.exchange.witness import Witness
+from node.protocol.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
+from node.protocol.wire import LABEL
+from node.storage.database import Database
 from node.transport import Delivery, Transport
-from node.trust import Trust
-from node.wire import LABEL
-from node.witness import Witness
 from schemas.errors import LaliError, TransportError
 
 log = structlog.get_logger("lali.consumer")

@@ -13,13 +13,13 @@ from typing import Any
 import structlog
 
 from keys import Identity
-from node.db import Database, Tx, utc_now_text
-from node.decisions import REJECT_KEEP, Decision, Delivered, Outcome, Rejection
-from node.decisions import rejected as rejected_decision
-from node.envelope import Opened
+from node.exchange.inbound.decisions import REJECT_KEEP, Decision, Delivered, Outcome, Rejection
+from node.exchange.inbound.decisions import rejected as rejected_decision
+from node.exchange.receipts import RECEIPT_OUTBOX_SQL, receipt_row
 from node.handlers.jobs import Router
-from node.receipts import RECEIPT_OUTBOX_SQL, receipt_row
-from node.wire import Header
+from node.protocol.envelope import Opened
+from node.protocol.wire import Header
+from node.storage.database import Database, Tx, utc_now_text
 from schemas.alert import alert_to_json
 from schemas.errors import LaliError, Replay
 

@@ -5,7 +5,7 @@ bytes that ``seal`` consumes (in order: 32-byte content key, then 10 random
 bytes of the message id). Another implementation can rebuild each envelope bit for bit
 and must reject each negative vector with the error named.
 
-Regenerate with ``python -m node.vectors`` (only when the format version changes).
+Regenerate with ``python -m node.ops.vectors`` (only when the format version changes).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import nacl.signing
 
 import schemas
 from keys import Directory, Identity, Member, Role, RootKey, sign_directory, verify_directory
-from node.envelope import open_envelope, seal
-from node.wire import decode_frame
+from node.protocol.envelope import open_envelope, seal
+from node.protocol.wire import decode_frame
 from schemas.alert import Topic, alert_to_json, parse_alert
 from schemas.errors import UntrustedMessage
 

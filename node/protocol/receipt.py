@@ -20,7 +20,7 @@ from nacl.signing import VerifyKey
 
 from keys.directory import Directory
 from keys.identity import Identity
-from node.wire import MAX_MS, from_ms, to_ms
+from node.protocol.wire import MAX_MS, from_ms, to_ms
 from schemas.errors import (
     BadSignature,
     ClockSkew,

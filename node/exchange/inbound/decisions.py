@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import structlog
 
-from node.envelope import Opened
+from node.protocol.envelope import Opened
 from schemas.errors import ClockSkew, KeyNotValid, LaliError, UnknownKey, UntrustedMessage
 
 log = structlog.get_logger("lali.inbound")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from keys import Directory, Identity, Member, Role, RootKey, save_identity, save_root_key
 from keys import sign_directory as _sign
-from node.natsconfig import new_user_nkey, write_seed
+from node.ops.natsconfig import new_user_nkey, write_seed
 from schemas.alert import Topic
 
 

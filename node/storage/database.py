@@ -19,8 +19,8 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import structlog
 
-from node.chain import Entry, StoredEntry, entry_hash
-from node.dbschema import SCHEMA, SCHEMA_VERSION
+from node.protocol.chain import Entry, StoredEntry, entry_hash
+from node.storage.schema import SCHEMA, SCHEMA_VERSION
 from schemas.errors import StorageError
 
 log = structlog.get_logger("lali.db")

@@ -18,12 +18,12 @@ from pathlib import Path
 import structlog
 
 from keys import Identity
-from node.chain import ChainHead
-from node.checkpoint import Checkpoint, make_checkpoint, verify_checkpoint
-from node.db import Database, utc_now_text
-from node.subjects import checkpoint_subject
+from node.exchange.trust import Trust
+from node.protocol.chain import ChainHead
+from node.protocol.checkpoint import Checkpoint, make_checkpoint, verify_checkpoint
+from node.protocol.subjects import checkpoint_subject
+from node.storage.database import Database, utc_now_text
 from node.transport import Transport
-from node.trust import Trust
 from schemas.errors import StorageError, UntrustedMessage
 
 log = structlog.get_logger("lali.witness")

@@ -12,9 +12,9 @@ import structlog
 
 from keys import Role
 from node.config import NodeSettings
-from node.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
+from node.exchange.trust import Trust
+from node.protocol.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
 from node.transport import Delivery, Transport
-from node.trust import Trust
 from schemas.errors import TransportError
 
 log = structlog.get_logger("lali.node")

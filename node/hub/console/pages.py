@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from keys import Directory
+from node.exchange.outbound import SendResult
 from node.hub import liveness
 from node.hub.bulletin import Draft, status
 from node.hub.events import EventBus
 from node.hub.settings import HubSettings
 from node.hub.store import Reader
-from node.outbound import SendResult
-from node.wire import message_time
+from node.protocol.wire import message_time
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
 from schemas.errors import LaliError
 

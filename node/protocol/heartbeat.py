@@ -15,32 +15,22 @@ big-endian):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import nacl.exceptions
-import structlog
 from nacl.signing import VerifyKey
 
 from keys.directory import Directory
 from keys.identity import Identity
-from node.db import Database
-from node.subjects import heartbeat_subject
-from node.transport import Transport
-from node.wire import MAX_MS, from_ms, to_ms
+from node.protocol.wire import MAX_MS, from_ms, to_ms
 from schemas.errors import (
     BadSignature,
     KeyNotValid,
-    LaliError,
     MalformedMessage,
     SenderMismatch,
 )
-
-log = structlog.get_logger("lali.heartbeat")
 
 LABEL = b"lali.heartbt.v1\x00"
 _BODY = struct.Struct(">16s2s8sQQIQIB")
@@ -112,45 +102,3 @@ def verify_heartbeat(data: bytes, directory: Directory, subject_member: str | No
     except nacl.exceptions.BadSignatureError:
         raise BadSignature("heartbeat signature does not verify") from None
     return beat
-
-
-async def _state(db: Database) -> tuple[int, int]:
-    head = await db.fetchone("SELECT count FROM audit_head WHERE id = 1")
-    depth = await db.fetchone("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")
-    return (int(head[0]) if head else 0), (int(depth[0]) if depth else 0)
-
-
-async def run_heartbeats(
-    transport: Transport,
-    db: Database,
-    identity: Callable[[], Identity],
-    clock: Callable[[], datetime],
-    interval_s: float,
-    stopping: asyncio.Event,
-) -> None:
-    """Beat now and every ``interval_s`` until stopped or cancelled, then say goodbye
-    once (bounded) so the hub shows a clean stop at once rather than after a timeout."""
-    started = clock()
-    interval = timedelta(seconds=interval_s)
-    count = depth = 0
-
-    async def beat(stop: bool) -> None:
-        me = identity()
-        blob = make_heartbeat(
-            me, Heartbeat(me.code, clock(), started, interval, count, depth, stopping=stop)
-        )
-        await transport.publish_core(heartbeat_subject(me.code), blob)
-
-    try:
-        while not stopping.is_set():
-            try:
-                count, depth = await _state(db)
-                await beat(False)
-            except LaliError as exc:  # link down or database busy: the next beat may pass
-                log.debug("heartbeat_failed", reason=exc.reason, error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), interval_s)
-    finally:
-        if transport.connected.is_set():
-            with contextlib.suppress(LaliError, TimeoutError):
-                await asyncio.wait_for(beat(True), 2.0)

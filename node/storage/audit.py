@@ -1,6 +1,6 @@
 """Reading and verifying an audit log file (synchronous: used by the CLI and tests).
 
-Writing happens through ``node.db.Tx.audit`` inside the transaction that commits the
+Writing happens through ``node.storage.database.Tx.audit`` inside the transaction that commits the
 work the entry records.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.chain import ChainHead, Entry, StoredEntry, verify_chain
+from node.protocol.chain import ChainHead, Entry, StoredEntry, verify_chain
 from schemas.errors import AuditChainBroken, StorageError
 
 _COLUMNS = "seq, at, kind, message_id, peer, topic, reason, detail, envelope, prev, hash"

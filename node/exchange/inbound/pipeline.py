@@ -14,36 +14,23 @@ from datetime import datetime
 import structlog
 
 from keys import Directory, Identity
-from node.db import Database
-from node.decisions import (
-    REJECT_KEEP,
+from node.exchange.inbound.commit import commit_group
+from node.exchange.inbound.decisions import (
     TRANSIENT,
     Decision,
     Delivered,
-    InternalError,
     Listener,
     Outcome,
     Rejection,
     internal_error,
 )
-from node.envelope import Opened, decrypt_verified, verify
+from node.exchange.trust import Trust
 from node.handlers.jobs import Router
-from node.inbox import commit_group
-from node.subjects import parse_alert_subject
-from node.trust import Trust
-from node.wire import Header, decode_frame
+from node.protocol.envelope import Opened, decrypt_verified, verify
+from node.protocol.subjects import parse_alert_subject
+from node.protocol.wire import Header, decode_frame
+from node.storage.database import Database
 from schemas.errors import DirectoryError, LaliError, NotAddressed, StorageError, UntrustedMessage
-
-__all__ = [
-    "REJECT_KEEP",
-    "TRANSIENT",
-    "Decision",
-    "Delivered",
-    "Inbound",
-    "InternalError",
-    "Outcome",
-    "Rejection",
-]
 
 log = structlog.get_logger("lali.inbound")
 

@@ -21,11 +21,11 @@ from typing import Any
 import structlog
 
 from keys import Identity
-from node.db import Database, Tx, utc_now_text
-from node.receipt import Receipt, make_receipt, verify_receipt
-from node.subjects import parse_receipt_subject, receipt_subject
-from node.trust import Trust
-from node.wire import Header
+from node.exchange.trust import Trust
+from node.protocol.receipt import Receipt, make_receipt, verify_receipt
+from node.protocol.subjects import parse_receipt_subject, receipt_subject
+from node.protocol.wire import Header
+from node.storage.database import Database, Tx, utc_now_text
 from schemas.errors import DirectoryError, SenderMismatch, StorageError, UntrustedMessage
 
 log = structlog.get_logger("lali.receipts")

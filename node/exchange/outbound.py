@@ -20,12 +20,12 @@ from typing import Generic, TypeVar
 import structlog
 
 from keys import Identity
-from node.db import Database, Tx, utc_now_text
-from node.envelope import seal
-from node.subjects import alert_subject
+from node.exchange.trust import Trust
+from node.protocol.envelope import seal
+from node.protocol.subjects import alert_subject
+from node.protocol.wire import Header
+from node.storage.database import Database, Tx, utc_now_text
 from node.transport import Publication, Transport
-from node.trust import Trust
-from node.wire import Header
 from schemas.alert import Alert, Priority, Tlp, parse_alert
 from schemas.errors import PolicyViolation, UnknownKey
 

@@ -15,8 +15,8 @@ from datetime import datetime
 
 import structlog
 
+from node.exchange.trust import Trust
 from node.transport import Transport
-from node.trust import Trust
 from schemas.errors import LaliError
 
 log = structlog.get_logger("lali.directory_feed")

@@ -31,9 +31,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from node.hub import views
 from node.hub.auth import LoginThrottle, PasswordFile, Session, Sessions, csrf_ok
 from node.hub.bulletin import Draft
+from node.hub.console import pages as views
 from schemas.alert import Priority, Tlp
 from schemas.errors import LaliError
 

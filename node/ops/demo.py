@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING
 
 import schemas
 from keys import Role
-from node.audit import verify_file
 from node.config import NodeSettings
-from node.envelope import Opened
-from node.inbound import Decision, Outcome
-from node.natsconfig import render_nats_config
-from node.natsserver import NatsServer
-from node.provision import MemberSpec, Network, provision_keys, write_node_configs
-from node.receipts import ReceiptDecision
+from node.exchange.inbound.decisions import Decision, Outcome
+from node.exchange.receipts import ReceiptDecision
+from node.ops.natsconfig import render_nats_config
+from node.ops.natsserver import NatsServer
+from node.ops.provision import MemberSpec, Network, provision_keys, write_node_configs
+from node.protocol.envelope import Opened
 from node.runtime import Node
+from node.storage.audit import verify_file
 from schemas.alert import Alert, Topic, parse_alert
 from schemas.errors import LaliError
 
 if TYPE_CHECKING:
-    from node.hub.demo import DemoConsole
+    from node.ops.demo_console import DemoConsole
 
 HUB = MemberSpec("XH", "Pacific Transnational Crime Coordination Centre (hub)", Role.HUB)
 MEMBERS = [

@@ -3,7 +3,7 @@
 The demo prints the console's address and a one-time login; the operator chooses a
 password at the first login. One extra alert makes the correlation page worth a
 look: Fiji reports the same stolen passport that Samoa reported (``SERVE_PLAN`` in
-``node/demo.py``).
+``node/ops/demo.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from node.hub.auth import DEFAULT_USER, PasswordFile, new_one_time_password
 from node.hub.service import Hub
 from node.hub.settings import HubSettings
-from node.provision import Network
+from node.ops.provision import Network
 from node.runtime import Node
 
 # Livelier than production defaults, so the console shows change within seconds.

@@ -19,8 +19,8 @@ from nacl.signing import VerifyKey
 
 from keys.directory import Directory
 from keys.identity import Identity
-from node.chain import ChainHead
-from node.wire import MAX_MS, from_ms, to_ms
+from node.protocol.chain import ChainHead
+from node.protocol.wire import MAX_MS, from_ms, to_ms
 from schemas.errors import BadSignature, KeyNotValid, MalformedMessage, SenderMismatch
 
 LABEL = b"lali.checkpt.v1\x00"

@@ -1,6 +1,6 @@
 """The node database's tables: audit log (hash-chained, append-only by trigger), inbox,
-outbox, receipts, checkpoints, handler jobs and hits. ``node/db.py`` opens the file and
-runs transactions on it."""
+outbox, receipts, checkpoints, handler jobs and hits. ``database.py`` beside it opens
+the file and runs transactions on it."""
 
 SCHEMA_VERSION = 1
 

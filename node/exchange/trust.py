@@ -22,7 +22,7 @@ import structlog
 from nacl.signing import VerifyKey
 
 from keys import Directory, RootSet, key_id, verify_directory_update
-from node.db import Database
+from node.storage.database import Database
 from schemas.errors import ConfigError, DirectoryExpired, UntrustedMessage
 
 log = structlog.get_logger("lali.trust")
