@@ -11,17 +11,16 @@ passphrase and a random salt; the file keeps the code and key ids readable, and
 records the KDF parameters. On load the readable part must match the sealed one and
 every key id must match its key, so corruption and tampering are caught.
 
-Files are written to a 0600 temporary file in the same directory, synced, and moved
-into place; an existing key file is never replaced unless ``overwrite=True``.
+Files are written through :func:`keys.files.write_atomic` (mode 0600 from the first
+instant, synced, moved into place); an existing key file is never replaced unless
+``overwrite=True``.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import nacl.utils
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from keys.directory import decode_b64_canonical
+from keys.files import write_atomic
 from keys.identity import MAX_ENCRYPTION_KEYS, Identity, RootKey
 from keys.ids import KID_PATTERN, key_id
 from schemas.errors import KeyFileError
@@ -351,44 +351,13 @@ def _read_private(path: Path) -> bytes:
 
 
 def _write_private(path: Path, data: bytes, *, overwrite: bool) -> None:
-    parent = path.parent
-    tmp = parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
-        # 0600 from the first instant: the secret is never readable by others.
-        fd = os.open(tmp, flags, _PRIVATE_MODE)
-        try:
-            os.fchmod(fd, _PRIVATE_MODE)  # a umask can only remove bits; make it exact
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # link(), unlike replace(), fails if the target exists: no race can
-            # clobber a key file that appeared after the early check.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise _exists(path) from None
-            os.unlink(tmp)
-        _fsync_dir(parent)
+        write_atomic(path, data, _PRIVATE_MODE, exclusive=not overwrite)
+    except FileExistsError:
+        # Only the no-clobber link raises this: the key file appeared after the early check.
+        raise _exists(path) from None
     except OSError as exc:
         raise KeyFileError(f"cannot write key file: {exc.strerror}", path=str(path)) from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- helpers ---------------------------------------------------------------------------

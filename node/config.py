@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from node.exchange.policy import StreamPolicy
 from node.handlers.config import InstanceConfig, RouteConfig
 from node.transport import ConnectOptions
 from schemas.alert import Topic
@@ -94,6 +95,20 @@ class NodeSettings(BaseSettings):
     @property
     def config_dir(self) -> Path:
         return self._config_dir
+
+    def stream_policy(self) -> StreamPolicy:
+        """The slice of this configuration the exchange pipelines read."""
+        return StreamPolicy(
+            code=self.code,
+            stream=self.stream,
+            topics=tuple(self.topics),
+            duplicate_window_s=self.duplicate_window_s,
+            replicas=self.stream_replicas,
+            ack_wait_s=self.ack_wait_s,
+            max_deliver=self.max_deliver,
+            fetch_batch=self.fetch_batch,
+            priority_catch_up=self.priority_catch_up,
+        )
 
     def connect_options(self, role: str = "node", *, one_shot: bool = False) -> ConnectOptions:
         """How this member connects to NATS (its own inbox prefix and credentials)."""

@@ -6,8 +6,8 @@ Where each number comes from, and why:
   entries, read-only, committed data only). The log is the record: it includes alerts
   sent by ``lali send`` in another process and every rejection with its reason, and
   a count can never disagree with ``lali audit list``.
-- inbound decisions, delivery latency, receipts: from the listener seams
-  (``Inbound.listeners``, ``Node.receipt_listeners``); they observe, never decide.
+- inbound decisions, delivery latency, receipts: from the listener seams the node
+  hands over (its decision and receipt listener lists); they observe, never decide.
 - outbox depth, consumer lag: sampled every few seconds.
 - handler failures: incremented by the handler runner (``HANDLER_FAILURES``).
 
@@ -20,27 +20,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 import threading
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from node.exchange.inbound.decisions import Decision, Listener, Outcome, Recorded
+from node.exchange.receipts import ReceiptDecision
+from node.protocol.envelope import Opened
 from node.protocol.subjects import parse_alert_subject
 from node.protocol.wire import message_time
-from schemas.errors import LaliError
-
-if TYPE_CHECKING:  # kept out of the import graph: the handler runner imports this module
-    from node.exchange.inbound.decisions import Decision
-    from node.exchange.receipts import ReceiptDecision
-    from node.protocol.envelope import Opened
-    from node.runtime import Node
+from node.storage.readonly import read_only
+from schemas.errors import LaliError, StorageError
 
 log = structlog.get_logger("lali.metrics")
 
@@ -107,7 +103,7 @@ def decision_listener(
 ) -> Callable[[Decision, Opened | None], None]:
     def on_decision(decision: Decision, opened: Opened | None) -> None:
         INBOUND_DECISIONS.labels(code, decision.outcome.value).inc()
-        if decision.outcome.value == "accepted" and opened is not None:
+        if decision.outcome is Outcome.ACCEPTED and opened is not None:
             h = opened.header
             age = (clock() - h.sent_at).total_seconds()
             DELIVERY_LATENCY.labels(code, h.topic.value).observe(max(0.0, age))
@@ -117,8 +113,8 @@ def decision_listener(
 
 def receipt_listener(code: str, clock: Callable[[], datetime]) -> Callable[[ReceiptDecision], None]:
     def on_receipt(decision: ReceiptDecision) -> None:
-        RECEIPTS.labels(code, decision.outcome).inc()
-        if decision.outcome == "recorded" and decision.message_id:
+        RECEIPTS.labels(code, decision.outcome.value).inc()
+        if decision.outcome is Recorded.RECORDED and decision.message_id:
             with contextlib.suppress(ValueError):
                 age = (clock() - message_time(decision.message_id)).total_seconds()
                 RECEIPT_LATENCY.labels(code).observe(max(0.0, age))
@@ -150,15 +146,15 @@ class AuditCounter:
 
     def scan(self) -> None:
         """Blocking (run it in a thread): a read-only connection sees committed rows only."""
-        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as conn:
-            head = conn.execute("SELECT count FROM audit_head WHERE id = 1").fetchone()
+        with read_only(self.path) as snap:
+            head = snap.one("SELECT count FROM audit_head WHERE id = 1")
             upto = int(head[0]) if head else 0
             while self.last_seq < upto:
-                rows = conn.execute(
+                rows = snap.all(
                     "SELECT seq, kind, topic, reason, detail FROM audit"
                     " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
                     (self.last_seq, upto, _SCAN_BATCH),
-                ).fetchall()
+                )
                 if not rows:
                     break
                 for _seq, kind, topic, reason, detail in rows:
@@ -172,10 +168,10 @@ class AuditCounter:
                 self.last_seq = int(rows[-1][0])
 
     def outbox_depth(self) -> dict[str, int]:
-        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as conn:
-            rows = conn.execute(
+        with read_only(self.path) as snap:
+            rows = snap.all(
                 "SELECT kind, COUNT(*) FROM outbox WHERE state = 'queued' GROUP BY kind"
-            ).fetchall()
+            )
         depth = dict.fromkeys(OUTBOX_KINDS, 0)
         depth.update({str(kind): int(n) for kind, n in rows})
         return depth
@@ -200,49 +196,57 @@ class MetricsServer:
 served: dict[str, int] = {}
 
 
-async def sample(node: Node, counter: AuditCounter) -> None:
+@dataclass(frozen=True)
+class MetricsSource:
+    """What the metrics task reads of a running node, handed over by the node."""
+
+    code: str
+    port: int
+    database: Path
+    clock: Callable[[], datetime]
+    decision_listeners: list[Listener]
+    receipt_listeners: list[Callable[[ReceiptDecision], None]]
+    consumer_lag: Callable[[], Awaitable[int | None]]  # None: not known now
+
+
+async def sample(source: MetricsSource, counter: AuditCounter) -> None:
     """One round: new audit entries, outbox depth, our consumer's lag."""
     try:
         await asyncio.to_thread(counter.scan)
         depth = await asyncio.to_thread(counter.outbox_depth)
-    except sqlite3.Error as exc:
+    except StorageError as exc:
         log.warning("metrics_sample_failed", error=str(exc))
         return
     for kind, n in depth.items():
-        OUTBOX_DEPTH.labels(node.code, kind).set(n)
-    if node.transport.connected.is_set():
-        with contextlib.suppress(LaliError):
-            state = await node.transport.consumer_state(node.settings.stream, node.durable)
-            if state is not None:
-                CONSUMER_LAG.labels(node.code, node.durable).set(state.pending)
+        OUTBOX_DEPTH.labels(source.code, kind).set(n)
+    lag = await source.consumer_lag()
+    if lag is not None:
+        CONSUMER_LAG.labels(source.code, f"node-{source.code}").set(lag)
 
 
-async def serve_metrics(node: Node) -> None:
-    """Run by the node while it runs (``metrics_port`` set): hook the listeners, serve
-    the endpoint, sample every ``SAMPLE_S`` seconds; undo all of it when cancelled."""
-    port = node.settings.metrics_port
-    if port is None:
-        return
-    on_decision = decision_listener(node.code, node.clock)
-    on_receipt = receipt_listener(node.code, node.clock)
-    node.inbound.listeners.append(on_decision)
-    node.receipt_listeners.append(on_receipt)
+async def serve_metrics(source: MetricsSource) -> None:
+    """Run by the node while it runs: hook the listeners, serve the endpoint, sample
+    every ``SAMPLE_S`` seconds; undo all of it when cancelled."""
+    on_decision = decision_listener(source.code, source.clock)
+    on_receipt = receipt_listener(source.code, source.clock)
+    source.decision_listeners.append(on_decision)
+    source.receipt_listeners.append(on_receipt)
     server: MetricsServer | None = None
     try:
         try:
-            server = await asyncio.to_thread(MetricsServer, port)
+            server = await asyncio.to_thread(MetricsServer, source.port)
         except OSError as exc:
-            log.error("metrics_port_unavailable", port=port, error=str(exc))
+            log.error("metrics_port_unavailable", port=source.port, error=str(exc))
         else:
-            served[node.code] = server.port
+            served[source.code] = server.port
             log.info("metrics_serving", url=f"http://{HOST}:{server.port}/metrics")
-        counter = AuditCounter(node.settings.database, node.code)
+        counter = AuditCounter(source.database, source.code)
         while True:
-            await sample(node, counter)
+            await sample(source, counter)
             await asyncio.sleep(SAMPLE_S)  # a sampling period, not a synchronisation
     finally:
-        node.inbound.listeners.remove(on_decision)
-        node.receipt_listeners.remove(on_receipt)
+        source.decision_listeners.remove(on_decision)
+        source.receipt_listeners.remove(on_receipt)
         if server is not None:
-            served.pop(node.code, None)
+            served.pop(source.code, None)
             await asyncio.to_thread(server.close)

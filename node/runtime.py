@@ -28,6 +28,7 @@ from node.exchange.attach import (
 from node.exchange.consumer import Consumer
 from node.exchange.directory_feed import follow_directory
 from node.exchange.heartbeats import run_heartbeats
+from node.exchange.inbound.decisions import Listener
 from node.exchange.inbound.pipeline import Inbound
 from node.exchange.outbound import Outbound, SendResult
 from node.exchange.receipts import ReceiptDecision, ReceiptIntake
@@ -36,7 +37,7 @@ from node.exchange.witness import Witness
 from node.handlers.base import HandlerEnv
 from node.handlers.instances import build_instances
 from node.handlers.runner import HandlerRunner
-from node.metrics import HANDLER_FAILURES, serve_metrics
+from node.metrics import HANDLER_FAILURES, MetricsSource, serve_metrics
 from node.storage.audit import verify_file
 from node.storage.database import Database
 from node.transport import Transport
@@ -79,8 +80,13 @@ class Node:
         self.ready = asyncio.Event()  # connected, stream and consumer in place
         self.failed = asyncio.Event()  # the consumer stopped on an error (see .failure)
         self.failure: LaliError | None = None
+        # Observers (metrics, the hub, the demo, tests) subscribe here; the parts that
+        # decide are handed these lists when they are built.
+        self.decision_listeners: list[Listener] = []
         self.receipt_listeners: list[Callable[[ReceiptDecision], None]] = []
-        self.durable = f"node-{settings.code}"
+        self.directory_listeners: list[Callable[[Directory], None]] = [self._on_directory]
+        self.policy = settings.stream_policy()
+        self.durable = self.policy.durable
         self.handlers: HandlerRunner | None = None
         self.identity: Identity
         self.db: Database
@@ -111,6 +117,7 @@ class Node:
                 s.directory,
                 self.db,
                 grace=timedelta(hours=s.directory_grace_h),
+                listeners=self.directory_listeners,
             )
             await self.trust.load(self.clock())
             self._check_keys_held(self.clock())
@@ -120,19 +127,22 @@ class Node:
         except BaseException:
             await self.db.close()
             raise
-        self.transport = Transport(s.connect_options())
         # The link is back: drain the outbox now, not at the next retry tick.
-        self.transport.reconnect_listeners.append(self._wake_outbox.set)
-        self.inbound = Inbound(self.identity, self.trust, self.db, self.clock)
+        self.transport = Transport(s.connect_options(), on_reconnect=self._wake_outbox.set)
+        self.inbound = Inbound(
+            self.identity,
+            self.trust,
+            self.db,
+            self.clock,
+            router=None if self.handlers is None else self.handlers.router,
+            on_queued=None if self.handlers is None else self.handlers.wake,
+            listeners=self.decision_listeners,
+        )
         self.outbound = Outbound(self.identity, self.trust, self.db, self.transport, self.clock)
-        if self.handlers is not None:
-            self.inbound.router = self.handlers.router
-            self.inbound.on_queued = self.handlers.wake
         self.receipts = ReceiptIntake(self.identity, self.trust, self.db, self.clock)
         self.witness = Witness(self.identity, self.trust, self.db, self.clock)
         self.consumer = Consumer(
-            settings=s,
-            durable=self.durable,
+            policy=self.policy,
             transport=self.transport,
             db=self.db,
             trust=self.trust,
@@ -144,7 +154,6 @@ class Node:
             wake_outbox=self._wake_outbox.set,
             receipt_listeners=self.receipt_listeners,
         )
-        self.trust.listeners.append(self._on_directory)
         if self.handlers is not None:
             # Pending handler work resumes at once, whether or not the link is up.
             try:
@@ -244,12 +253,12 @@ class Node:
         if self._stopping.is_set():
             return
         s = self.settings
-        await ensure_stream(self.transport, s, self._stopping)
+        await ensure_stream(self.transport, self.policy, self._stopping)
         if not self.consume:
             self.ready.set()
             return
         batches = await bind_consumer(
-            self.transport, s, self.durable, consumer_filters(s, self.trust), self._stopping
+            self.transport, self.policy, consumer_filters(self.policy, self.trust), self._stopping
         )
         if batches is None:
             return  # stopped while waiting
@@ -257,7 +266,16 @@ class Node:
         self._tasks.append(asyncio.create_task(self._checkpointer(), name=f"ckpt-{s.code}"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name=f"beat-{s.code}"))
         if s.metrics_port is not None:
-            self._tasks.append(asyncio.create_task(serve_metrics(self), name=f"metrics-{s.code}"))
+            source = MetricsSource(
+                code=s.code,
+                port=s.metrics_port,
+                database=s.database,
+                clock=self.clock,
+                decision_listeners=self.decision_listeners,
+                receipt_listeners=self.receipt_listeners,
+                consumer_lag=self._consumer_lag,
+            )
+            self._tasks.append(asyncio.create_task(serve_metrics(source), name=f"metrics-{s.code}"))
         self._tasks.append(
             asyncio.create_task(
                 follow_directory(
@@ -273,6 +291,16 @@ class Node:
         self.ready.set()
         log.info("node_ready", code=s.code)
         await self.consumer.run(batches)
+
+    async def _consumer_lag(self) -> int | None:
+        """Messages waiting for our consumer; None while the link is down."""
+        if not self.transport.connected.is_set():
+            return None
+        try:
+            state = await self.transport.consumer_state(self.policy.stream, self.durable)
+        except LaliError:
+            return None
+        return None if state is None else state.pending
 
     async def _checkpointer(self) -> None:
         """Sign our audit head every ``checkpoint_interval_s`` (and once at drain)."""
@@ -333,8 +361,12 @@ class Node:
         done, _ = await asyncio.wait([consumer], timeout=FETCH_WAIT_S + 15.0)
         if not done:
             consumer.cancel()  # still safe: every message is settled only after commit
+        # Tasks cancelled above are finishing their own cleanup (the metrics endpoint
+        # closes its server in a thread): a second cancel would cut that short.
+        cancelled = set(others)
         for task in self._tasks:
-            task.cancel()
+            if task not in cancelled:
+                task.cancel()
         done, pending = await asyncio.wait(self._tasks, timeout=15.0)
         for task in pending:  # a task that ignores cancellation must not hold us here
             log.error("node_task_stuck", task=task.get_name())

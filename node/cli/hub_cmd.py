@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Annotated
 import structlog
 import typer
 
+from keys.files import write_atomic
 from node.cli.common import fail, read_passphrase
 from node.config import NodeSettings
 from node.exchange.outbound import SendResult
@@ -70,9 +70,7 @@ def _first_run(settings: HubSettings) -> None:
         )
         return
     path = settings.password_file.with_name(settings.password_file.name + ".first-login")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(f"user {DEFAULT_USER}\none-time password {one_time}\n")
+    write_atomic(path, f"user {DEFAULT_USER}\none-time password {one_time}\n".encode(), 0o600)
     typer.echo(
         f"first run: the one-time console login is in {path} (delete it after use)", err=True
     )

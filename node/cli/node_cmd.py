@@ -3,9 +3,7 @@
 import asyncio
 import json
 import signal
-import sqlite3
 from collections.abc import Awaitable, Callable
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +16,7 @@ from node.config import NodeSettings
 from node.exchange.outbound import SendResult
 from node.exchange.receipts import delivery_status
 from node.runtime import Node
+from node.storage.readonly import Row, read_only
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
 from schemas.errors import LaliError, SchemaViolation
 
@@ -155,23 +154,33 @@ def inbox(
     if not settings.database.exists():
         typer.echo("inbox is empty (no database yet)")
         return
-    with closing(sqlite3.connect(f"file:{settings.database}?mode=ro", uri=True)) as conn:
-        if show is not None:
-            row = conn.execute("SELECT alert FROM inbox WHERE message_id = ?", (show,)).fetchone()
-            if row is None:
-                typer.secho(f"no alert {show} in the inbox", err=True, fg=typer.colors.RED)
-                raise typer.Exit(1)
-            typer.echo(json.dumps(json.loads(row[0]), indent=2))
-            return
-        rows = conn.execute(
-            "SELECT message_id, received_at, sender, topic, tlp, priority, state FROM inbox"
-            " ORDER BY received_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+    if show is not None:
+        found = _query(settings.database, "SELECT alert FROM inbox WHERE message_id = ?", (show,))
+        if not found:
+            typer.secho(f"no alert {show} in the inbox", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1)
+        typer.echo(json.dumps(json.loads(found[0][0]), indent=2))
+        return
+    rows = _query(
+        settings.database,
+        "SELECT message_id, received_at, sender, topic, tlp, priority, state FROM inbox"
+        " ORDER BY received_at DESC LIMIT ?",
+        (limit,),
+    )
     if not rows:
         typer.echo("inbox is empty")
     for mid, at, sender, top, tlp_, prio, state in reversed(rows):
         typer.echo(f"{at}  {sender}  {top:<20} {tlp_:<12} {prio:<8} {state:<5} {mid}")
+
+
+def _query(path: Path, sql: str, params: tuple[object, ...]) -> list[Row]:
+    # The node may be running: a read-only snapshot beside its writer. A damaged or
+    # unreadable file is reported as one line, like any other typed error.
+    try:
+        with read_only(path) as snap:
+            return snap.all(sql, params)
+    except LaliError as exc:
+        raise fail(exc) from exc
 
 
 def status(
@@ -192,9 +201,12 @@ def status(
     if not settings.database.exists():
         typer.secho("no database yet: nothing was sent", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
-    rows = delivery_status(
-        settings.database, message_id, datetime.now(UTC), timedelta(minutes=overdue_after)
-    )
+    try:
+        rows = delivery_status(
+            settings.database, message_id, datetime.now(UTC), timedelta(minutes=overdue_after)
+        )
+    except LaliError as exc:
+        raise fail(exc) from exc
     if rows is None:
         typer.secho(f"{message_id} was not sent from this node", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)

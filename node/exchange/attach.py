@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
 from keys import Role
-from node.config import NodeSettings
+from node.exchange.policy import StreamPolicy
 from node.exchange.trust import Trust
 from node.protocol.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
-from node.transport import Delivery, Transport
+from node.transport.ports import PulledMessage, TransportPort
 from schemas.errors import TransportError
 
 log = structlog.get_logger("lali.node")
@@ -22,7 +22,7 @@ log = structlog.get_logger("lali.node")
 FETCH_WAIT_S = 1.0  # how long one pull waits for messages; bounds the time to drain
 
 
-async def connect_forever(transport: Transport, stopping: asyncio.Event) -> None:
+async def connect_forever(transport: TransportPort, stopping: asyncio.Event) -> None:
     """Connect, retrying with backoff until it works or the node stops."""
     delay = 1.0
     while not stopping.is_set():
@@ -40,11 +40,8 @@ async def connect_forever(transport: Transport, stopping: asyncio.Event) -> None
         delay = min(delay * 2, 30.0)
 
 
-async def ensure_stream(
-    transport: Transport, settings: NodeSettings, stopping: asyncio.Event
-) -> None:
+async def ensure_stream(transport: TransportPort, s: StreamPolicy, stopping: asyncio.Event) -> None:
     """Create the stream, or wait for the hub to: members may not create it."""
-    s = settings
     delay = 1.0
     while True:
         try:
@@ -52,7 +49,7 @@ async def ensure_stream(
                 s.stream,
                 STREAM_SUBJECTS,
                 duplicate_window_s=s.duplicate_window_s,
-                replicas=s.stream_replicas,
+                replicas=s.replicas,
             )
             return
         except TransportError as exc:
@@ -72,21 +69,19 @@ async def ensure_stream(
 
 
 async def bind_consumer(
-    transport: Transport,
-    settings: NodeSettings,
-    durable: str,
+    transport: TransportPort,
+    s: StreamPolicy,
     filters: list[str],
     stopping: asyncio.Event,
-) -> AsyncIterator[list[Delivery]] | None:
+) -> AsyncIterator[Sequence[PulledMessage]] | None:
     """Bind our durable consumer. A timeout (a cluster still electing its leaders, a
     busy server) is retried with backoff; a refusal is final and said loudly."""
-    s = settings
     delay = 1.0
     while not stopping.is_set():
         try:
             return await transport.durable_pull(
                 s.stream,
-                durable,
+                s.durable,
                 filters,
                 ack_wait_s=s.ack_wait_s,
                 max_deliver=s.max_deliver,
@@ -103,9 +98,9 @@ async def bind_consumer(
     return None
 
 
-def consumer_filters(settings: NodeSettings, trust: Trust) -> list[str]:
+def consumer_filters(s: StreamPolicy, trust: Trust) -> list[str]:
     """Our topics, our receipts, and (at the hub) every member's checkpoints."""
-    subjects = [*(topic_filter(t) for t in settings.topics), receipt_filter(settings.code)]
-    if trust.directory.member(settings.code).role is Role.HUB:
+    subjects = [*(topic_filter(t) for t in s.topics), receipt_filter(s.code)]
+    if trust.directory.member(s.code).role is Role.HUB:
         subjects.append(checkpoint_subject("*"))
     return subjects

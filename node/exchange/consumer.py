@@ -8,22 +8,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 
 import structlog
 
-from node.config import NodeSettings
-from node.exchange.inbound.decisions import Decision, Delivered, Outcome
+from node.exchange.inbound.decisions import Decision, Delivered, Outcome, Recorded
 from node.exchange.inbound.pipeline import Inbound
+from node.exchange.policy import StreamPolicy
 from node.exchange.receipts import ReceiptDecision, ReceiptIntake
 from node.exchange.trust import Trust
 from node.exchange.witness import Witness
 from node.protocol.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
 from node.protocol.wire import LABEL
 from node.storage.database import Database
-from node.transport import Delivery, Transport
+from node.transport.ports import PulledMessage, TransportPort
 from schemas.errors import LaliError, TransportError
 
 log = structlog.get_logger("lali.consumer")
@@ -31,10 +32,26 @@ log = structlog.get_logger("lali.consumer")
 PROGRESS_EVERY_S = 5.0  # how often a draining backlog is reported
 
 
+class Settle(Enum):
+    """What the broker hears about one delivery, once our side has committed."""
+
+    ACK = "ack"  # done: never deliver it again
+    NAK = "nak"  # deliver it again after a delay
+    TERM = "term"  # never deliver it again: it is rejected (audited, dead-lettered)
+
+
+class Kind(Enum):
+    """Which pipeline a delivery goes to, by its subject."""
+
+    ALERT = "alert"
+    RECEIPT = "receipt"
+    CHECKPOINT = "checkpoint"
+
+
 _PRIORITY_OFFSET = len(LABEL) + 3  # the header's priority byte (docs/wire-format.md)
 
 
-def priority_hint(delivery: Delivery) -> int:
+def priority_hint(delivery: PulledMessage) -> int:
     """The claimed priority of an alert, read from the unverified header: used only to
     order work, never to decide anything. Receipts and checkpoints come after alerts."""
     data = delivery.data
@@ -52,9 +69,8 @@ def nak_delay(num_delivered: int) -> float:
 
 @dataclass
 class Consumer:
-    settings: NodeSettings
-    durable: str
-    transport: Transport
+    policy: StreamPolicy
+    transport: TransportPort
     db: Database
     trust: Trust
     inbound: Inbound
@@ -68,7 +84,7 @@ class Consumer:
     _progress_count: int = 0
     _receipts_queued: bool = False
 
-    async def run(self, batches: AsyncIterator[list[Delivery]]) -> None:
+    async def run(self, batches: AsyncIterator[Sequence[PulledMessage]]) -> None:
         processed = 0
         async for batch in batches:
             await self._handle_batch(batch)
@@ -78,10 +94,10 @@ class Consumer:
             if self.stopping.is_set():
                 break
 
-    async def _handle_batch(self, batch: list[Delivery]) -> None:
+    async def _handle_batch(self, batch: Sequence[PulledMessage]) -> None:
         # Within what one fetch brought (a backlog arrives in large batches), flash
         # alerts go first, then urgent, then routine; ties keep the stream's order.
-        if self.settings.priority_catch_up:
+        if self.policy.priority_catch_up:
             batch = sorted(batch, key=priority_hint)
         i = 0
         try:
@@ -90,14 +106,14 @@ class Consumer:
                     await self._release(batch[i:])
                     return
                 kind = _kind(batch[i])
-                if kind != "checkpoint":
+                if kind is not Kind.CHECKPOINT:
                     # A run of alerts (or of receipts) is committed in one transaction,
                     # then settled.
                     end = i
                     while end < len(batch) and _kind(batch[end]) == kind:
                         end += 1
                     run = batch[i:end]
-                    if kind == "alert":
+                    if kind is Kind.ALERT:
                         done = await self._handle_alerts(run)
                     else:
                         done = await self._handle_receipts(run)
@@ -118,18 +134,18 @@ class Consumer:
                 self._receipts_queued = False
                 self.wake_outbox()
 
-    async def _release(self, deliveries: list[Delivery]) -> None:
+    async def _release(self, deliveries: Sequence[PulledMessage]) -> None:
         """Hand back fetched but unprocessed messages so a restart gets them at once
         (otherwise they would wait out AckWait)."""
         for delivery in deliveries:
             with contextlib.suppress(TransportError):
                 await delivery.nak()
 
-    async def _settle(self, delivery: Delivery, how: str, outcome: str) -> None:
+    async def _settle(self, delivery: PulledMessage, how: Settle, outcome: str) -> None:
         try:
-            if how == "term":
+            if how is Settle.TERM:
                 await delivery.term()
-            elif how == "ack":
+            elif how is Settle.ACK:
                 await delivery.ack()
             else:
                 await delivery.nak(nak_delay(delivery.num_delivered))
@@ -137,7 +153,7 @@ class Consumer:
             # The commit stands; the broker will redeliver and we will see a duplicate.
             log.warning("settle_failed", outcome=outcome, error=str(exc))
 
-    async def _handle_alerts(self, deliveries: list[Delivery]) -> int:
+    async def _handle_alerts(self, deliveries: Sequence[PulledMessage]) -> int:
         """Decide on a run of alerts (one commit for all accepted), then settle each in
         order. Returns how many were settled: the rest must be retried here."""
         decisions: list[Decision] = await self.inbound.process_many(
@@ -145,7 +161,7 @@ class Consumer:
                 Delivered(
                     d.subject,
                     d.data,
-                    final=d.num_delivered >= self.settings.max_deliver,
+                    final=d.num_delivered >= self.policy.max_deliver,
                     received_at=d.stored_at,
                 )
                 for d in deliveries
@@ -155,25 +171,25 @@ class Consumer:
             if decision.outcome is Outcome.RETRY:
                 return n  # this one and the rest: held (a committed one comes back DUPLICATE)
             if decision.outcome is Outcome.DEFER:
-                await self._settle(delivery, "nak", decision.outcome.value)
+                await self._settle(delivery, Settle.NAK, decision.outcome.value)
             elif decision.outcome is Outcome.REJECTED:
-                await self._settle(delivery, "term", decision.outcome.value)
+                await self._settle(delivery, Settle.TERM, decision.outcome.value)
                 await self._dead_letter(delivery, decision.reason)
             else:
-                await self._settle(delivery, "ack", decision.outcome.value)
+                await self._settle(delivery, Settle.ACK, decision.outcome.value)
             if decision.outcome is Outcome.ACCEPTED:
                 self._receipts_queued = True  # the outbox is woken at the end of the batch
         return len(deliveries)
 
-    async def _handle_receipts(self, deliveries: list[Delivery]) -> int:
+    async def _handle_receipts(self, deliveries: Sequence[PulledMessage]) -> int:
         """Record a run of receipts in one transaction, then settle each in order.
         Returns how many were settled: the rest must be retried here."""
         decisions = await self.receipts.process_many([(d.subject, d.data) for d in deliveries])
         for n, (delivery, decision) in enumerate(zip(deliveries, decisions, strict=True)):
-            if decision.outcome == "retry":
+            if decision.outcome is Recorded.RETRY:
                 return n
-            how = "term" if decision.outcome == "rejected" else "ack"
-            await self._settle(delivery, how, decision.outcome)
+            how = Settle.TERM if decision.outcome is Recorded.REJECTED else Settle.ACK
+            await self._settle(delivery, how, decision.outcome.value)
             for listener in self.receipt_listeners:
                 try:
                     listener(decision)
@@ -181,17 +197,18 @@ class Consumer:
                     log.error("receipt_listener_failed", error_type=type(exc).__name__)
         return len(deliveries)
 
-    async def _handle_checkpoint(self, delivery: Delivery) -> bool:
+    async def _handle_checkpoint(self, delivery: PulledMessage) -> bool:
         outcome = await self.witness.receive(delivery.data)
-        if outcome == "retry":
+        if outcome is Recorded.RETRY:
             return False
-        await self._settle(delivery, "term" if outcome == "rejected" else "ack", outcome)
+        how = Settle.TERM if outcome is Recorded.REJECTED else Settle.ACK
+        await self._settle(delivery, how, outcome.value)
         return True
 
-    async def _dead_letter(self, delivery: Delivery, reason: str | None) -> None:
+    async def _dead_letter(self, delivery: PulledMessage, reason: str | None) -> None:
         """Copy a rejected message to the dead-letter subject. Best effort: the audit
         log already holds the bytes and the reason."""
-        code = self.settings.code
+        code = self.policy.code
         try:
             await self.transport.publish(
                 dead_letter_subject(code),
@@ -208,7 +225,7 @@ class Consumer:
         if now - self._progress_at < PROGRESS_EVERY_S:
             return
         try:
-            remaining = await self.transport.pending(self.settings.stream, self.durable)
+            remaining = await self.transport.pending(self.policy.stream, self.policy.durable)
         except TransportError:
             return
         elapsed = now - self._progress_at
@@ -223,7 +240,7 @@ class Consumer:
                 eta_s=None if eta is None else round(eta),
             )
 
-    async def _hold_until_healthy(self, held: list[Delivery]) -> None:
+    async def _hold_until_healthy(self, held: Sequence[PulledMessage]) -> None:
         delay = 1.0
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -237,12 +254,12 @@ class Consumer:
                 return
             except LaliError as exc:
                 log.error("node_degraded", reason=exc.reason, error=str(exc), retry_in_s=delay)
-            delay = min(delay * 2, max(1.0, self.settings.ack_wait_s / 3))
+            delay = min(delay * 2, max(1.0, self.policy.ack_wait_s / 3))
 
 
-def _kind(delivery: Delivery) -> str:
+def _kind(delivery: PulledMessage) -> Kind:
     if is_receipt_subject(delivery.subject):
-        return "receipt"
+        return Kind.RECEIPT
     if is_checkpoint_subject(delivery.subject):
-        return "checkpoint"
-    return "alert"
+        return Kind.CHECKPOINT
+    return Kind.ALERT

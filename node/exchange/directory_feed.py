@@ -16,7 +16,7 @@ from datetime import datetime
 import structlog
 
 from node.exchange.trust import Trust
-from node.transport import Transport
+from node.transport.ports import DirectoryBucket
 from schemas.errors import LaliError
 
 log = structlog.get_logger("lali.directory_feed")
@@ -26,14 +26,14 @@ KEY = "current"
 RETRY_S = 2.0
 
 
-async def publish_directory(transport: Transport, data: bytes) -> int:
+async def publish_directory(transport: DirectoryBucket, data: bytes) -> int:
     """Hub side: make ``data`` (a signed directory file) the current one; returns the
     bucket revision."""
     return await transport.kv_put(BUCKET, KEY, data)
 
 
 async def follow_directory(
-    transport: Transport,
+    transport: DirectoryBucket,
     trust: Trust,
     clock: Callable[[], datetime],
     stopping: asyncio.Event,

@@ -14,7 +14,7 @@ from keys.identity import Identity
 from node.protocol.heartbeat import Heartbeat, make_heartbeat
 from node.protocol.subjects import heartbeat_subject
 from node.storage.database import Database
-from node.transport import Transport
+from node.transport.ports import TransportPort
 from schemas.errors import LaliError
 
 log = structlog.get_logger("lali.heartbeat")
@@ -27,7 +27,7 @@ async def _state(db: Database) -> tuple[int, int]:
 
 
 async def run_heartbeats(
-    transport: Transport,
+    transport: TransportPort,
     db: Database,
     identity: Callable[[], Identity],
     clock: Callable[[], datetime],

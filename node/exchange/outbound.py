@@ -25,7 +25,8 @@ from node.protocol.envelope import seal
 from node.protocol.subjects import alert_subject
 from node.protocol.wire import Header
 from node.storage.database import Database, Tx, utc_now_text
-from node.transport import Publication, Transport
+from node.transport import Publication
+from node.transport.ports import StreamPublisher
 from schemas.alert import Alert, Priority, Tlp, parse_alert
 from schemas.errors import PolicyViolation, UnknownKey
 
@@ -186,7 +187,7 @@ class Outbound:
         identity: Identity,
         trust: Trust,
         db: Database,
-        transport: Transport | None,
+        transport: StreamPublisher | None,
         clock: Callable[[], datetime],
     ) -> None:
         self.identity = identity

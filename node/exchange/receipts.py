@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,11 +19,13 @@ from typing import Any
 import structlog
 
 from keys import Identity
+from node.exchange.inbound.decisions import Recorded
 from node.exchange.trust import Trust
 from node.protocol.receipt import Receipt, make_receipt, verify_receipt
 from node.protocol.subjects import parse_receipt_subject, receipt_subject
 from node.protocol.wire import Header
 from node.storage.database import Database, Tx, utc_now_text
+from node.storage.readonly import read_only
 from schemas.errors import DirectoryError, SenderMismatch, StorageError, UntrustedMessage
 
 log = structlog.get_logger("lali.receipts")
@@ -53,7 +53,7 @@ def receipt_row(header: Header, me: Identity, now: datetime) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class ReceiptDecision:
-    outcome: str  # "recorded", "duplicate", "rejected", "retry"
+    outcome: Recorded
     message_id: str | None = None
     recipient: str | None = None
     reason: str | None = None
@@ -78,7 +78,7 @@ class ReceiptIntake:
         try:
             directory = await self.trust.current(now)
         except DirectoryError as exc:
-            return [ReceiptDecision("retry", reason=exc.reason) for _ in items]
+            return [ReceiptDecision(Recorded.RETRY, reason=exc.reason) for _ in items]
         staged: list[Receipt | UntrustedMessage] = []
         for subject, data in items:
             try:
@@ -95,21 +95,21 @@ class ReceiptIntake:
             async with self.db.transaction() as tx:
                 decisions = await self._record_all(tx, items, staged, now)
         except StorageError as exc:
-            return [ReceiptDecision("retry", reason=exc.reason) for _ in items]
+            return [ReceiptDecision(Recorded.RETRY, reason=exc.reason) for _ in items]
         recorded = 0
         for (subject, _), s, decision in zip(items, staged, decisions, strict=True):
-            if decision.outcome == "recorded":
+            if decision.outcome is Recorded.RECORDED:
                 recorded += 1
                 log.debug(
                     "receipt_recorded", message_id=decision.message_id, recipient=decision.recipient
                 )
-            elif decision.outcome == "rejected":
+            elif decision.outcome is Recorded.REJECTED:
                 error = s.message if isinstance(s, UntrustedMessage) else "not our alert"
                 log.warning(
                     "receipt_rejected", reason=decision.reason, error=error, subject=subject
                 )
         if recorded == 1:
-            only = next(d for d in decisions if d.outcome == "recorded")
+            only = next(d for d in decisions if d.outcome is Recorded.RECORDED)
             log.info("receipt_recorded", message_id=only.message_id, recipient=only.recipient)
         elif recorded:
             log.info("receipts_recorded", count=recorded)  # each at debug level
@@ -151,7 +151,7 @@ class ReceiptIntake:
                 if s.recipient not in sent.get(s.message_id, ()):
                     s = SenderMismatch("receipt for an alert we did not send to that member")
                 elif key in seen:
-                    decisions.append(ReceiptDecision("duplicate", *key))
+                    decisions.append(ReceiptDecision(Recorded.DUPLICATE, *key))
                     continue
                 else:
                     seen.add(key)
@@ -159,10 +159,10 @@ class ReceiptIntake:
                     tx.append_audit(
                         "receipt", message_id=s.message_id, peer=s.recipient, envelope=data
                     )
-                    decisions.append(ReceiptDecision("recorded", *key))
+                    decisions.append(ReceiptDecision(Recorded.RECORDED, *key))
                     continue
             self._append_refusal(tx, subject, data, s, now)
-            decisions.append(ReceiptDecision("rejected", reason=s.reason))
+            decisions.append(ReceiptDecision(Recorded.REJECTED, reason=s.reason))
         await tx.executemany(
             "INSERT INTO receipts (message_id, recipient, received_at, recorded_at, receipt)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -195,20 +195,21 @@ def delivery_status(
     db_path: Path, message_id: str, now: datetime, overdue_after: timedelta
 ) -> list[RecipientStatus] | None:
     """Per-recipient state of one alert we sent; None if we never sent it."""
-    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-        row = conn.execute(
+    with read_only(db_path) as snap:
+        row = snap.one(
             "SELECT recipients, state, published_at, created_at FROM outbox"
             " WHERE message_id = ? AND kind = 'alert'",
             (message_id,),
-        ).fetchone()
+        )
         if row is None:
             return None
-        receipts = dict(
-            conn.execute(
+        receipts = {
+            r[0]: r[1]
+            for r in snap.all(
                 "SELECT recipient, received_at FROM receipts WHERE message_id = ?",
                 (message_id,),
-            ).fetchall()
-        )
+            )
+        }
     recipients, state, published_at, created_at = row
     out = []
     for code in str(recipients).split(","):

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +19,7 @@ import structlog
 from nacl.signing import VerifyKey
 
 from keys import Directory, RootSet, key_id, verify_directory_update
+from keys.files import write_atomic
 from node.storage.database import Database
 from schemas.errors import ConfigError, DirectoryExpired, UntrustedMessage
 
@@ -29,18 +27,8 @@ log = structlog.get_logger("lali.trust")
 
 
 def _write_atomically(path: Path, data: bytes) -> tuple[int, int]:
-    """Write ``data`` over ``path`` via a unique temporary file; return its stamp."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".new")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` over ``path`` atomically (mode 0600); return its stamp."""
+    write_atomic(path, data)
     stat = path.stat()
     return stat.st_mtime_ns, stat.st_size
 
@@ -80,9 +68,11 @@ class Trust:
         path: Path,
         db: Database,
         grace: timedelta = timedelta(0),
+        listeners: list[Callable[[Directory], None]] | None = None,
     ) -> None:
         """``grace``: how long after its expiry a directory is still used, for a node cut
-        off from the hub (it says so in its logs while it does)."""
+        off from the hub (it says so in its logs while it does). ``listeners`` are told
+        of every newly adopted directory."""
         self.grace = grace
         self._grace_logged_at: datetime | None = None
         # The roots configured in node.toml are the starting point; a directory that
@@ -92,7 +82,7 @@ class Trust:
         self.db = db
         self._directory: Directory | None = None
         self._stamp: tuple[int, int] | None = None
-        self.listeners: list[Callable[[Directory], None]] = []
+        self.listeners: list[Callable[[Directory], None]] = listeners if listeners else []
 
     @property
     def directory(self) -> Directory:

@@ -9,21 +9,21 @@ longer matches a head that someone else holds.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 
 from keys import Identity
+from node.exchange.inbound.decisions import Recorded
 from node.exchange.trust import Trust
 from node.protocol.chain import ChainHead
 from node.protocol.checkpoint import Checkpoint, make_checkpoint, verify_checkpoint
 from node.protocol.subjects import checkpoint_subject
 from node.storage.database import Database, utc_now_text
-from node.transport import Transport
+from node.storage.readonly import read_only
+from node.transport.ports import StreamConsumer
 from schemas.errors import StorageError, UntrustedMessage
 
 log = structlog.get_logger("lali.witness")
@@ -69,14 +69,13 @@ class Witness:
         log.info("checkpoint_signed", count=head.count, head=head.head.hex()[:16])
         return checkpoint
 
-    async def receive(self, data: bytes) -> str:
-        """Hub side: keep another member's checkpoint; "recorded", "duplicate",
-        "rejected" or "retry"."""
+    async def receive(self, data: bytes) -> Recorded:
+        """Hub side: keep another member's checkpoint."""
         try:
             checkpoint = verify_checkpoint(data, await self.trust.current(self.clock()))
         except UntrustedMessage as exc:
             log.warning("checkpoint_rejected", reason=exc.reason, error=exc.message)
-            return "rejected"
+            return Recorded.REJECTED
         try:
             async with self.db.transaction() as tx:
                 changed = await tx.execute(
@@ -95,7 +94,7 @@ class Witness:
                     (checkpoint.member, checkpoint.count),
                 )
         except StorageError:
-            return "retry"
+            return Recorded.RETRY
         if same is not None and bytes(same[0]) != checkpoint.head:
             # Two signed heads for one count: the member's log forked or was rewritten
             # (THREATS 17/19). Keep the first; record the evidence in our audit log.
@@ -109,23 +108,21 @@ class Witness:
                         envelope=data,
                     )
             except StorageError:
-                return "retry"
-            return "conflict"
-        return "recorded" if changed else "duplicate"
+                return Recorded.RETRY
+            return Recorded.CONFLICT
+        return Recorded.RECORDED if changed else Recorded.DUPLICATE
 
 
-async def published_checkpoint(transport: Transport, stream: str, member: str) -> bytes | None:
+async def published_checkpoint(transport: StreamConsumer, stream: str, member: str) -> bytes | None:
     """The newest checkpoint of ``member`` that the hub's stream holds."""
     return await transport.last_message(stream, checkpoint_subject(member))
 
 
 def local_checkpoints(path: Path, member: str) -> list[bytes]:
     """Our own checkpoints as recorded in our database (weaker: same file)."""
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        try:
-            rows = conn.execute(
-                "SELECT checkpoint FROM checkpoints WHERE member = ?", (member,)
-            ).fetchall()
-        except sqlite3.OperationalError:
+    with read_only(path) as snap:
+        # A database from before witnessed audit has no table yet: nothing to hold it to.
+        if not snap.has_table("checkpoints"):
             return []
+        rows = snap.all("SELECT checkpoint FROM checkpoints WHERE member = ?", (member,))
     return [bytes(r[0]) for r in rows]

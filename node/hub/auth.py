@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 import hmac
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +21,7 @@ from pathlib import Path
 import nacl.exceptions
 import nacl.pwhash
 
+from keys.files import write_atomic
 from schemas.errors import ConfigError
 
 MIN_PASSWORD = 12
@@ -39,6 +38,7 @@ def _dummy_hash() -> bytes:
 
 
 def hash_password(password: str) -> str:
+    """An Argon2id hash of ``password`` (libsodium encoding), after the length rules."""
     check_password_rules(password)
     return nacl.pwhash.argon2id.str(
         password.encode("utf-8"), opslimit=OPSLIMIT, memlimit=MEMLIMIT
@@ -46,16 +46,20 @@ def hash_password(password: str) -> str:
 
 
 def check_password_rules(password: str) -> None:
+    """Raise ``ValueError`` unless ``password`` has an acceptable length."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise ValueError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
 
 
 def new_one_time_password() -> str:
+    """A random first-login password (shown once, replaced at the first login)."""
     return secrets.token_urlsafe(15)  # 20 characters, 120 bits
 
 
 @dataclass(frozen=True)
 class Account:
+    """An operator who has just proved their password."""
+
     user: str
     one_time: bool
 
@@ -67,6 +71,7 @@ class PasswordFile:
         self.path = path
 
     def exists(self) -> bool:
+        """True if the file names at least one operator."""
         return self.path.exists() and bool(self._load())
 
     def _load(self) -> dict[str, dict[str, object]]:
@@ -88,16 +93,8 @@ class PasswordFile:
         users = self._load()
         users[user] = {"hash": hash_password(password), "one_time": one_time}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".passwd-")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"users": users}, f, indent=2, sort_keys=True)
-                f.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        data = json.dumps({"users": users}, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.path, data.encode("utf-8"), 0o600)
 
     def verify(self, user: str, password: str) -> Account | None:
         """The account if ``password`` is right; None otherwise (same cost either way)."""
@@ -125,6 +122,8 @@ def first_run_password(passwords: PasswordFile, user: str = DEFAULT_USER) -> str
 
 @dataclass
 class Session:
+    """A console session: its cookie id, CSRF token, times and user."""
+
     id: str
     csrf: str
     created: datetime
@@ -167,6 +166,7 @@ class Sessions:
         return self._new(account.user, account.one_time)
 
     def get(self, session_id: str | None) -> Session | None:
+        """The live session ``session_id`` (its idle time restarts); None if unknown or expired."""
         if not session_id:
             return None
         session = self._by_id.get(session_id)
@@ -180,6 +180,7 @@ class Sessions:
         return session
 
     def drop(self, session: Session) -> None:
+        """End ``session`` (logout)."""
         self._by_id.pop(session.id, None)
 
     def drop_user(self, user: str, keep: Session | None = None) -> None:
@@ -188,8 +189,17 @@ class Sessions:
             if s.user == user and s is not keep:
                 self._by_id.pop(s.id, None)
 
+    def password_changed(self, session: Session) -> None:
+        """``session``'s user has chosen a new password: the session may open pages
+        again, and every other session of that user ends."""
+        if session.user is None:
+            raise RuntimeError("a login form's session has no password to change")
+        session.must_change = False
+        self.drop_user(session.user, keep=session)
+
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:
+    """True if ``token`` is the session's CSRF token (compared in constant time)."""
     return (
         session is not None
         and token is not None
@@ -217,12 +227,15 @@ class LoginThrottle:
         return recent
 
     def allowed(self, user: str) -> bool:
+        """True while ``user`` has fewer than ``limit`` recent failures."""
         return len(self._recent(user)) < self.limit
 
     def failed(self, user: str) -> None:
+        """Count a failed login for ``user``."""
         if len(self._failures) > 10_000:  # many names guessed: forget the oldest
             self._failures.pop(next(iter(self._failures)))
         self._failures.setdefault(user, []).append(self.clock())
 
     def succeeded(self, user: str) -> None:
+        """Forget ``user``'s failures after a successful login."""
         self._failures.pop(user, None)

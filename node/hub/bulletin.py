@@ -1,5 +1,5 @@
 """Analysis bulletins: the hub's product, sent as a normal signed, encrypted alert
-(topic ``bulletin``) through ``Node.send``.
+(topic ``bulletin``) through the node's ``send``.
 
 A bulletin may cite only alerts the hub holds (its inbox) and links among them. The
 handling codes of what it cites bind it (TLP 2.0):
@@ -7,7 +7,7 @@ handling codes of what it cites bind it (TLP 2.0):
 1. its TLP is at least as restrictive as that of every alert it cites;
 2. an alert marked TLP:RED or TLP:AMBER+STRICT may inform a bulletin only to the
    member that reported it (it may not be re-shared);
-3. ``all`` is refused for TLP:RED and AMBER+STRICT bulletins (``Node.send`` does it).
+3. ``all`` is refused for TLP:RED and AMBER+STRICT bulletins (the node's ``send`` does it).
 
 ``check_bulletin`` is pure; ``compose`` reads the inbox and builds the alert.
 """
@@ -18,13 +18,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from node.exchange.outbound import NO_RESHARE, SendResult
 from node.exchange.receipts import RecipientStatus, delivery_status
+from node.hub import store
 from node.hub.correlate import document_key, person_key, vessel_keys
-from node.hub.store import Reader
-from node.runtime import Node
-from node.storage.database import Database, utc_now_text
+from node.storage.database import Database
+from node.storage.readonly import Reader
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
 from schemas.domain import Person, TravelDocument, Vessel
 from schemas.entities import extract
@@ -34,8 +35,24 @@ TLP_ORDER = list(Tlp)  # CLEAR < GREEN < AMBER < AMBER+STRICT < RED
 MAX_REFERENCES = 200
 
 
+class Sender(Protocol):
+    """What sending a bulletin needs from the hub's node: its database (to keep the
+    bulletin) and its ``send`` (validate, seal, commit, publish)."""
+
+    @property
+    def db(self) -> Database:
+        """The node's database."""
+        ...
+
+    async def send(self, alert: Alert, to: Sequence[str]) -> SendResult:
+        """Send ``alert`` to the members ``to``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Cited:
+    """An alert a bulletin cites, with what the TLP rules need to know of it."""
+
     message_id: str
     sender: str
     tlp: Tlp
@@ -62,6 +79,8 @@ def check_bulletin(tlp: Tlp, recipients: Sequence[str], cited: Sequence[Cited]) 
 
 @dataclass
 class Draft:
+    """A bulletin as the analyst writes it, before the rules and composition."""
+
     title: str
     summary: str
     analysis: str
@@ -77,9 +96,7 @@ class Draft:
 async def _cited(reader: Reader, ids: Sequence[str]) -> list[tuple[Cited, Alert]]:
     out = []
     for mid in ids:
-        row = await reader.one(
-            "SELECT sender, tlp, topic, alert FROM inbox WHERE message_id = ?", (mid,)
-        )
+        row = await store.citable(reader, mid)
         if row is None:
             raise PolicyViolation(f"{mid} is not an alert the hub holds")
         cited = Cited(mid, str(row[0]), Tlp(str(row[1])), Topic(str(row[2])))
@@ -92,11 +109,11 @@ async def _link_alerts(reader: Reader, link_ids: Sequence[str]) -> tuple[list[st
     ids: list[str] = []
     keys: set[str] = set()
     for link_id in link_ids:
-        row = await reader.one("SELECT alerts, keys FROM hub_links WHERE id = ?", (link_id,))
-        if row is None:
+        found = await store.link_contents(reader, link_id)
+        if found is None:
             raise PolicyViolation(f"no link {link_id}")
-        ids += [str(a["message_id"]) for a in json.loads(str(row[0]))]
-        keys |= {str(k) for k in json.loads(str(row[1]))}
+        ids += found[0]
+        keys |= set(found[1])
     return ids, keys
 
 
@@ -159,32 +176,14 @@ async def compose(reader: Reader, draft: Draft) -> Alert:
     return parse_alert(json.dumps(alert))
 
 
-async def record(db: Database, result: SendResult, alert: Alert, links: Sequence[str]) -> None:
-    async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT OR IGNORE INTO hub_bulletins (message_id, created_at, title, tlp, priority,"
-            " recipients, alert, links) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                result.message_id,
-                utc_now_text(),
-                alert.title,
-                alert.tlp.value,
-                alert.priority.value,
-                ",".join(result.recipients),
-                alert.model_dump_json(exclude_none=True),
-                json.dumps(list(links)),
-            ),
-        )
-
-
-async def send(node: Node, reader: Reader, draft: Draft) -> SendResult:
+async def send(node: Sender, reader: Reader, draft: Draft) -> SendResult:
     """Compose, check, send through the node (sealed to the chosen recipients), and
     keep the bulletin for the console."""
     if not draft.recipients:
         raise PolicyViolation("choose at least one recipient")
     alert = await compose(reader, draft)
     result = await node.send(alert, draft.recipients)
-    await record(node.db, result, alert, draft.links)
+    await store.record_bulletin(node.db, result, alert, draft.links)
     return result
 
 

@@ -67,6 +67,8 @@ class Sighting:
 
 @dataclass(frozen=True)
 class LinkedAlert:
+    """An alert in a link, and how it names the linked entity."""
+
     message_id: str
     sender: str
     at: datetime
@@ -75,6 +77,8 @@ class LinkedAlert:
 
 @dataclass(frozen=True)
 class Link:
+    """Alerts that name the same entity, with the rule that linked them and why."""
+
     id: str
     kind: str
     label: str
@@ -86,6 +90,7 @@ class Link:
 
     @property
     def senders(self) -> list[str]:
+        """The members whose alerts are in the link, sorted."""
         return sorted({a.sender for a in self.alerts})
 
 
@@ -100,15 +105,18 @@ _DOC_WORDS = {
 
 
 def document_key(d: TravelDocument) -> str:
+    """A travel document's identity: normalised number and issuing state."""
     return f"{normalise_document_number(d.number)}|{d.issuing_state}"
 
 
 def vessel_keys(v: Vessel) -> list[str]:
+    """A vessel's identities: IMO, MMSI and call sign, those it has."""
     ids = (("IMO", v.imo), ("MMSI", v.mmsi), ("call sign", v.call_sign))
     return [f"{scheme}:{value}" for scheme, value in ids if value]
 
 
 def person_key(p: Person) -> str:
+    """A person's normalised full name."""
     return normalise_name(f"{p.given_names} {p.family_name}")
 
 

@@ -17,10 +17,13 @@ MAX_SUBSCRIBERS = 64
 
 @dataclass(frozen=True)
 class Event:
+    """One change, by kind, with ids and counts only (never content)."""
+
     kind: str  # heartbeat, status, lag, traffic, alert, link, bulletin, receipt, checkpoint
     data: dict[str, str | int | None]
 
     def sse(self) -> str:
+        """The event as server-sent events text."""
         return f"event: {self.kind}\ndata: {json.dumps(self.data, sort_keys=True)}\n\n"
 
 
@@ -29,11 +32,14 @@ CLOSE = Event("close", {})
 
 
 class EventBus:
+    """Broadcasts events to every subscribed console tab, each with a bounded queue."""
+
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[Event]] = set()
         self.closed = False
 
     def publish(self, kind: str, /, **data: str | int | None) -> None:
+        """Tell every subscriber; one that falls behind is told to ``resync`` instead."""
         event = Event(kind, data)
         for queue in list(self._queues):
             try:
@@ -45,6 +51,7 @@ class EventBus:
                 queue.put_nowait(RESYNC)
 
     def subscribe(self) -> asyncio.Queue[Event] | None:
+        """A queue for one more tab; None when closed or at ``MAX_SUBSCRIBERS``."""
         if self.closed or len(self._queues) >= MAX_SUBSCRIBERS:
             return None
         queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
@@ -52,6 +59,7 @@ class EventBus:
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        """Stop sending to ``queue``."""
         self._queues.discard(queue)
 
     def close(self) -> None:

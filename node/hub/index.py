@@ -21,11 +21,11 @@ from node.exchange.inbound.decisions import Decision, Outcome
 from node.hub import store
 from node.hub.correlate import KINDS, Link, find_links, mentions
 from node.hub.events import EventBus
-from node.hub.settings import HubSettings
 from node.metrics import HUB_LINKS
 from node.protocol.envelope import Opened
 from node.protocol.wire import message_time
-from node.runtime import Node
+from node.storage.database import Database
+from node.storage.readonly import Reader
 from schemas.alert import parse_alert
 from schemas.errors import LaliError
 
@@ -35,20 +35,31 @@ BATCH = 500
 
 
 class CorrelationIndex:
+    """Indexes the hub's inbox and keeps its links current.
+
+    ``db`` and ``reader`` are the hub node's database (writes) and a read-only view of
+    the same file; ``window`` and ``threshold`` are the correlation settings
+    (``correlation_window_days``, ``name_similarity``).
+    """
+
     def __init__(
         self,
-        node: Node,
-        settings: HubSettings,
+        db: Database,
+        reader: Reader,
+        *,
+        window: timedelta,
+        threshold: int,
         bus: EventBus,
         clock: Callable[[], datetime],
         stopping: asyncio.Event,
     ) -> None:
-        self.node = node
-        self.settings = settings
+        self.db = db
+        self.reader = reader
+        self.window = window
+        self.threshold = threshold
         self.bus = bus
         self.clock = clock
         self.stopping = stopping
-        self.reader = store.Reader(node.settings.database)
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()  # set whenever everything in the inbox is indexed
 
@@ -61,6 +72,7 @@ class CorrelationIndex:
             self.bus.publish("alert", message_id=h.message_id, sender=h.sender, topic=h.topic.value)
 
     async def run(self) -> None:
+        """Index whenever woken (and once at start), until the hub stops."""
         self.wake.set()  # catch up with whatever arrived while we were stopped
         while not self.stopping.is_set():
             waits = {
@@ -87,12 +99,7 @@ class CorrelationIndex:
 
     async def index_pending(self) -> int:
         """Index up to BATCH new inbox alerts, then relink; how many were indexed."""
-        rows = await self.reader.all(
-            "SELECT i.message_id, i.sender, i.alert FROM inbox i"
-            " LEFT JOIN hub_indexed x ON x.message_id = i.message_id"
-            " WHERE x.message_id IS NULL ORDER BY i.received_at LIMIT ?",
-            (BATCH,),
-        )
+        rows = await store.unindexed(self.reader, BATCH)
         for message_id, sender, text in rows:
             try:
                 found = mentions(parse_alert(str(text)))
@@ -101,22 +108,19 @@ class CorrelationIndex:
                 found = []
             at = message_time(str(message_id))
             await store.store_mentions(
-                self.node.db, str(message_id), str(sender), at, found, self.clock()
+                self.db, str(message_id), str(sender), at, found, self.clock()
             )
         if rows:
             await self.relink()
         return len(rows)
 
     async def relink(self) -> list[Link]:
-        rows = await self.reader.all(
-            "SELECT message_id, sender, at, kind, key, label, dob, names FROM hub_mentions"
-        )
-        sightings = store.sightings_from_rows(rows)
-        window = timedelta(days=self.settings.correlation_window_days)
+        """Recompute every link from the mentions held; those new or grown."""
+        sightings = await store.sightings(self.reader)
         links = await asyncio.to_thread(
-            find_links, sightings, window=window, threshold=self.settings.name_similarity
+            find_links, sightings, window=self.window, threshold=self.threshold
         )
-        changed = await store.save_links(self.node.db, links, self.clock())
+        changed = await store.save_links(self.db, links, self.clock())
         per_kind = Counter(link.kind for link in links)
         for kind in KINDS:
             HUB_LINKS.labels(kind).set(per_kind.get(kind, 0))

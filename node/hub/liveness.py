@@ -19,6 +19,8 @@ MAX_INTERVAL = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Beat:
+    """The last heartbeat the hub holds for a member."""
+
     last_seen: datetime  # our clock when the last heartbeat arrived
     interval: timedelta
     stopping: bool
@@ -26,11 +28,14 @@ class Beat:
 
 @dataclass(frozen=True)
 class Thresholds:
+    """After how many missed intervals a member is late, then offline."""
+
     late_after: float = 1.5
     offline_after: float = 3.0
 
 
 def status(beat: Beat | None, now: datetime, t: Thresholds = Thresholds()) -> str:
+    """One of ``STATUSES`` for a member whose last heartbeat is ``beat``, at ``now``."""
     if beat is None:
         return "never"
     if beat.stopping:

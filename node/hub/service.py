@@ -5,6 +5,10 @@
 the correlation index, a monitor that turns missing heartbeats into status changes,
 and the console (uvicorn in the same event loop, on a socket bound before it starts,
 so the address is known at once).
+
+``Hub`` is where the hub is put together: it is the only part that holds the node
+(``HubNode``: what the hub uses of it), and it hands each part just the collaborators
+that part needs.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import contextlib
 import socket
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
 
 from keys import Directory, Role
+from node.config import NodeSettings
+from node.exchange.inbound.pipeline import Inbound
 from node.exchange.outbound import SendResult
 from node.exchange.receipts import ReceiptDecision
 from node.hub import bulletin, liveness, store
@@ -28,10 +34,12 @@ from node.hub.console.app import Console
 from node.hub.events import EventBus
 from node.hub.index import CorrelationIndex
 from node.hub.settings import HubSettings
-from node.hub.watcher import NetworkWatcher
+from node.hub.watcher import DirectorySource, NetworkWatcher, WatchSettings
 from node.metrics import HUB_MEMBERS
-from node.runtime import Node, State
+from node.runtime import State
 from node.storage.audit import verify_file
+from node.storage.readonly import Reader
+from node.transport import Transport
 from schemas.errors import ConfigError, LaliError
 
 log = structlog.get_logger("lali.hub")
@@ -48,10 +56,61 @@ class _Server(uvicorn.Server):
         yield
 
 
+class HubNode(bulletin.Sender, Protocol):
+    """What the hub uses of its node (``node.runtime.Node``): identity and settings,
+    lifecycle, trusted directory, database, sending, and the listener lists the hub
+    joins."""
+
+    @property
+    def code(self) -> str:
+        """The hub's member code."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The node's clock."""
+        ...
+
+    @property
+    def settings(self) -> NodeSettings:
+        """The node's settings (database path, NATS connection, stream)."""
+        ...
+
+    @property
+    def state(self) -> State:
+        """Where the node is in its lifecycle."""
+        ...
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the node is attached to the broker (stream and consumer in place)."""
+        ...
+
+    @property
+    def trust(self) -> DirectorySource:
+        """The directory the node trusts."""
+        ...
+
+    @property
+    def inbound(self) -> Inbound:
+        """The node's inbound pipeline (the hub listens to its decisions)."""
+        ...
+
+    @property
+    def receipt_listeners(self) -> list[Callable[[ReceiptDecision], None]]:
+        """Told of every receipt the node takes in."""
+        ...
+
+
 class Hub:
+    """The hub's parts on top of its running node: watcher, index, monitor, console.
+
+    ``console=False`` runs without the web console; ``clock`` defaults to the node's.
+    """
+
     def __init__(
         self,
-        node: Node,
+        node: HubNode,
         settings: HubSettings,
         *,
         console: bool = True,
@@ -63,7 +122,7 @@ class Hub:
         self._clock = clock or node.clock
         self.serve_console = console
         self.bus = EventBus()
-        self.reader = store.Reader(node.settings.database)
+        self.reader = Reader(node.settings.database)
         self.passwords = PasswordFile(settings.password_file)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,15 +136,19 @@ class Hub:
         self._pruned = self.now() - PRUNE_EVERY
         self.watcher: NetworkWatcher
         self.index: CorrelationIndex
+        self._watch_transport: Transport
         self._started = False
 
     def now(self) -> datetime:
+        """The hub's clock."""
         return self._clock()
 
     def directory(self) -> Directory:
+        """The directory the hub's node trusts now."""
         return self.node.trust.directory
 
     async def start(self) -> None:
+        """Attach to the running node: tables, parts, listeners, then the console."""
         if self.node.state is not State.RUNNING:
             raise RuntimeError("start the node before the hub")
         if self._started:
@@ -93,9 +156,35 @@ class Hub:
         if self.directory().member(self.code).role is not Role.HUB:
             raise ConfigError(f"{self.code} is not the hub in the directory (role hub)")
         self._started = True
-        await store.create_tables(self.node.db)
-        self.watcher = NetworkWatcher(self.node, self.settings, self.bus, self.now, self._stopping)
-        self.index = CorrelationIndex(self.node, self.settings, self.bus, self.now, self._stopping)
+        node, s = self.node, self.settings
+        await store.create_tables(node.db)
+        self._watch_transport = Transport(node.settings.connect_options("hub"))
+        self.watcher = NetworkWatcher(
+            self.code,
+            self._watch_transport,
+            node.trust,
+            node.db,
+            WatchSettings(
+                stream=node.settings.stream,
+                ack_wait_s=node.settings.ack_wait_s,
+                max_deliver=node.settings.max_deliver,
+                batch=node.settings.fetch_batch,
+                lag_poll_s=s.lag_poll_s,
+            ),
+            attached=node.ready,
+            bus=self.bus,
+            clock=self.now,
+            stopping=self._stopping,
+        )
+        self.index = CorrelationIndex(
+            node.db,
+            self.reader,
+            window=timedelta(days=s.correlation_window_days),
+            threshold=s.name_similarity,
+            bus=self.bus,
+            clock=self.now,
+            stopping=self._stopping,
+        )
         self.node.inbound.listeners.append(self.index.on_decision)
         self.node.receipt_listeners.append(self._on_receipt)
         self._spawn(self.watcher.run(), "hub-watcher")
@@ -182,22 +271,11 @@ class Hub:
 
     async def _tick(self, thresholds: liveness.Thresholds) -> None:
         now = self.now()
-        rows = {
-            str(r["member"]): r
-            for r in await self.reader.all(
-                "SELECT member, last_seen, interval_s, stopping FROM hub_members"
-            )
+        rows = await store.members(self.reader)
+        current = {
+            code: liveness.status(store.beat_of(rows.get(code)), now, thresholds)
+            for code in self.directory().codes()
         }
-        current = {}
-        for code in self.directory().codes():
-            r = rows.get(code)
-            beat = None
-            if r is not None and r["last_seen"]:
-                interval = timedelta(seconds=float(r["interval_s"] or 30))
-                beat = liveness.Beat(
-                    datetime.fromisoformat(r["last_seen"]), interval, bool(r["stopping"])
-                )
-            current[code] = liveness.status(beat, now, thresholds)
         for code, state in current.items():
             was = self._previous.get(code)
             if was != state:
@@ -208,8 +286,7 @@ class Hub:
         self.statuses = dict(current)
         for state in liveness.STATUSES:
             HUB_MEMBERS.labels(state).set(sum(1 for s in current.values() if s == state))
-        ck = await self.reader.one("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM checkpoints")
-        seen = (int(ck[0]), int(ck[1])) if ck else (0, 0)
+        seen = await store.checkpoint_mark(self.reader)
         if self._checkpoints is not None and seen != self._checkpoints:
             self.bus.publish("checkpoint", count=seen[0])
         self._checkpoints = seen
@@ -242,6 +319,7 @@ class Hub:
     # --- bulletins ---------------------------------------------------------------------
 
     async def send_bulletin(self, draft: bulletin.Draft) -> SendResult:
+        """Compose, check and send a bulletin; tell the console."""
         result = await bulletin.send(self.node, self.reader, draft)
         self.bus.publish("bulletin", message_id=result.message_id)
         return result
@@ -269,7 +347,7 @@ class Hub:
             if not task.cancelled() and task.exception() is not None:
                 exc = task.exception()
                 log.error("hub_task_failed", task=task.get_name(), error=f"{type(exc).__name__}")
-        await self.watcher.close()
+        await self._watch_transport.close()
         if self._socket is not None:
             self._socket.close()
         log.info("hub_closed", code=self.code)

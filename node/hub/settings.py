@@ -53,6 +53,7 @@ class HubSettings(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> HubSettings:
+        """Read ``hub.toml`` at ``path`` (relative paths against its directory)."""
         data = read_toml(path)
         data.setdefault("password_file", "console-passwd.json")
         resolve_paths(data, path, ("node", "password_file", "tls_cert", "tls_key"))

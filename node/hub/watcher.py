@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
 from keys import Directory
 from node.hub import store
 from node.hub.events import EventBus
-from node.hub.settings import HubSettings
 from node.metrics import CONSUMER_LAG
 from node.protocol.envelope import verify
 from node.protocol.heartbeat import verify_heartbeat
@@ -38,7 +39,7 @@ from node.protocol.subjects import (
     parse_alert_subject,
     parse_receipt_subject,
 )
-from node.runtime import Node
+from node.storage.database import Database
 from node.transport import Delivery, Transport
 from schemas.errors import LaliError, SenderMismatch, TransportError, UntrustedMessage
 
@@ -140,27 +141,64 @@ def _describe_receipt(
     )
 
 
+class DirectorySource(Protocol):
+    """The directory the hub's node trusts (``node.exchange.trust.Trust``)."""
+
+    @property
+    def directory(self) -> Directory:
+        """The directory held now, without checks."""
+        ...
+
+    async def current(self, now: datetime) -> Directory:
+        """The directory to verify with at ``now``; raises if it is unusable."""
+        ...
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """Where the watcher reads (the node's stream and consumer limits) and how often it
+    polls the members' consumers."""
+
+    stream: str
+    ack_wait_s: float
+    max_deliver: int
+    batch: int
+    lag_poll_s: float
+
+
 class NetworkWatcher:
+    """Records network-wide metadata in the hub's tables and says what changed on the
+    bus. ``transport`` is a connection of its own with the hub's credentials (its
+    owner closes it); ``attached`` is set once the hub's node has its stream."""
+
     def __init__(
         self,
-        node: Node,
-        settings: HubSettings,
+        code: str,
+        transport: Transport,
+        trust: DirectorySource,
+        db: Database,
+        settings: WatchSettings,
+        *,
+        attached: asyncio.Event,
         bus: EventBus,
         clock: Callable[[], datetime],
         stopping: asyncio.Event,
     ) -> None:
-        self.node = node
+        self.code = code
+        self.transport = transport
+        self.trust = trust
+        self.db = db
         self.settings = settings
+        self.attached = attached
         self.bus = bus
         self.clock = clock
         self.stopping = stopping
-        self.durable = f"watch-{node.code}"
-        self.transport = Transport(node.settings.connect_options("hub"))
+        self.durable = f"watch-{code}"
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Connect, subscribe to heartbeats, then follow the stream until stopped."""
-        await self._wait(self.node.ready)
+        await self._wait(self.attached)
         if self.stopping.is_set():
             return
         delay = 1.0
@@ -176,14 +214,14 @@ class NetworkWatcher:
         if self.stopping.is_set():
             return
         await self.transport.subscribe(f"{HEARTBEAT_PREFIX}.*", self._on_heartbeat)
-        s = self.node.settings
+        s = self.settings
         batches = await self.transport.durable_pull(
             s.stream,
             self.durable,
             WATCH_FILTERS,
             ack_wait_s=s.ack_wait_s,
             max_deliver=s.max_deliver,
-            batch=s.fetch_batch,
+            batch=s.batch,
             fetch_timeout_s=1.0,
         )
         self.ready.set()
@@ -203,7 +241,7 @@ class NetworkWatcher:
     async def _record(self, batch: list[Delivery]) -> None:
         now = self.clock()
         try:
-            directory = await self.node.trust.current(now)
+            directory = await self.trust.current(now)
         except LaliError as exc:
             log.warning("watcher_directory_unusable", reason=exc.reason)
             return  # not acked: redelivered after AckWait
@@ -211,7 +249,7 @@ class NetworkWatcher:
             describe(d.subject, d.data, d.stream_seq, d.stored_at, directory, now) for d in batch
         ]
         try:
-            async with self.node.db.transaction() as tx:
+            async with self.db.transaction() as tx:
                 fresh = [row for row in rows if await store.insert_traffic(tx, row, now)]
         except LaliError as exc:
             log.warning("watcher_store_failed", reason=exc.reason, error=str(exc))
@@ -228,15 +266,15 @@ class NetworkWatcher:
                 status=row.status,
                 seq=row.stream_seq,
             )
-            if row.kind == "receipt" and row.peer == self.node.code:
+            if row.kind == "receipt" and row.peer == self.code:
                 self.bus.publish("receipt", message_id=row.message_id, recipient=row.sender)
 
     async def _on_heartbeat(self, subject: str, data: bytes) -> None:
         now = self.clock()
         try:
-            directory = await self.node.trust.current(now)
+            directory = await self.trust.current(now)
             beat = verify_heartbeat(data, directory, heartbeat_member(subject))
-            if not await store.record_heartbeat(self.node.db, beat, now):
+            if not await store.record_heartbeat(self.db, beat, now):
                 log.warning("heartbeat_replayed", member=beat.member)
                 return
         except UntrustedMessage as exc:
@@ -261,16 +299,13 @@ class NetworkWatcher:
     async def _lag_once(self) -> None:
         if not self.transport.connected.is_set():
             return
-        stream = self.node.settings.stream
-        members = self.node.trust.directory.codes()
+        stream = self.settings.stream
+        members = self.trust.directory.codes()
         lags = {
             code: await self.transport.consumer_state(stream, f"node-{code}") for code in members
         }
-        await store.record_lag(self.node.db, lags, self.clock())
+        await store.record_lag(self.db, lags, self.clock())
         for code, state in lags.items():
             if state is not None:
-                CONSUMER_LAG.labels(self.node.code, f"node-{code}").set(state.pending)
+                CONSUMER_LAG.labels(self.code, f"node-{code}").set(state.pending)
         self.bus.publish("lag")
-
-    async def close(self) -> None:
-        await self.transport.close()

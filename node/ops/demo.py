@@ -98,7 +98,7 @@ class Tracker:
 
 
 EXAMPLES = Path(schemas.__file__).resolve().parent / "examples" / "valid"
-WATCHLIST = Path(__file__).resolve().parents[1] / "deploy" / "watchlist.example.csv"
+WATCHLIST = Path(__file__).resolve().parents[2] / "deploy" / "watchlist.example.csv"
 WATCHER = "TO"  # the member whose node checks inbound alerts against a watch list
 
 

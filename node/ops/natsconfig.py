@@ -15,6 +15,7 @@ from pathlib import Path
 import nkeys
 
 from keys import Directory, Role
+from keys.files import write_atomic
 from schemas.errors import ConfigError
 
 DIRECTORY_BUCKET = "lali_directory"
@@ -28,10 +29,8 @@ def new_user_nkey() -> tuple[bytes, str]:
 
 
 def write_seed(path: Path, seed: bytes) -> None:
-    """An nkey seed file, created mode 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(seed + b"\n")
+    """An nkey seed file, mode 0600, written atomically."""
+    write_atomic(path, seed + b"\n", 0o600)
 
 
 def member_permissions(code: str, role: Role, stream: str) -> dict[str, list[str]]:

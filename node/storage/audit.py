@@ -6,37 +6,28 @@ work the entry records.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from node.protocol.chain import ChainHead, Entry, StoredEntry, verify_chain
+from node.storage.readonly import Row, Snapshot, read_only
 from schemas.errors import AuditChainBroken, StorageError
 
 _COLUMNS = "seq, at, kind, message_id, peer, topic, reason, detail, envelope, prev, hash"
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection:
+@contextmanager
+def _open(path: Path) -> Iterator[Snapshot]:
+    # Checked here rather than by read_only so the message says an audit log is missing.
     if not path.exists():
         raise StorageError(f"no audit database at {path}", path=str(path))
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open {path}: {exc}", path=str(path)) from exc
-    # A damaged file can yield text that is not UTF-8 (in integrity_check's report, or
-    # in a column): decode it with replacement so the damage is reported, not a crash.
-    conn.text_factory = _lenient_text
-    return conn
+    with read_only(path, must_exist=False) as snap:
+        yield snap
 
 
-def _lenient_text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
-
-
-def _stored(row: tuple[Any, ...]) -> StoredEntry:
+def _stored(row: Row) -> StoredEntry:
     seq, at, kind, mid, peer, topic, reason, detail, envelope, prev, digest = row
     entry = Entry(
         seq=int(str(seq)),
@@ -52,8 +43,8 @@ def _stored(row: tuple[Any, ...]) -> StoredEntry:
     return StoredEntry(entry, bytes(prev), bytes(digest))
 
 
-def _iter_entries(conn: sqlite3.Connection) -> Iterator[StoredEntry]:
-    for row in conn.execute(f"SELECT {_COLUMNS} FROM audit ORDER BY seq"):  # noqa: S608
+def _iter_entries(snap: Snapshot) -> Iterator[StoredEntry]:
+    for row in snap.iterate(f"SELECT {_COLUMNS} FROM audit ORDER BY seq"):  # noqa: S608
         yield _stored(row)
 
 
@@ -66,18 +57,16 @@ class VerifyResult:
 def verify_file(path: Path, checkpoints: Sequence[ChainHead] = ()) -> VerifyResult:
     """Integrity check, then the hash chain against the recorded head and any
     ``checkpoints`` (heads signed earlier and held elsewhere); raises on failure."""
-    with closing(_connect_ro(path)) as conn:
-        try:
-            check = conn.execute("PRAGMA integrity_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise StorageError(f"SQLite integrity check failed: {check}", path=str(path))
-            head_row = conn.execute("SELECT count, head FROM audit_head WHERE id = 1").fetchone()
-            if head_row is None:
-                raise StorageError("the audit head record is missing", path=str(path))
-            known = ChainHead(int(head_row[0]), bytes(head_row[1]))
-            head = verify_chain(_iter_entries(conn), known, *checkpoints)
-        except (sqlite3.Error, UnicodeDecodeError) as exc:  # the latter: damaged text
-            raise StorageError(f"reading {path} failed: {exc}", path=str(path)) from exc
+    with _open(path) as snap:
+        check = snap.one("PRAGMA integrity_check")
+        if check is None or check[0] != "ok":
+            report = None if check is None else tuple(check)
+            raise StorageError(f"SQLite integrity check failed: {report}", path=str(path))
+        head_row = snap.one("SELECT count, head FROM audit_head WHERE id = 1")
+        if head_row is None:
+            raise StorageError("the audit head record is missing", path=str(path))
+        known = ChainHead(int(head_row[0]), bytes(head_row[1]))
+        head = verify_chain(_iter_entries(snap), known, *checkpoints)
     if head.count != known.count:
         raise AuditChainBroken(
             f"entries after {known.count} were added outside the log writer", seq=known.count + 1
@@ -87,15 +76,12 @@ def verify_file(path: Path, checkpoints: Sequence[ChainHead] = ()) -> VerifyResu
 
 def list_entries(path: Path, *, limit: int = 50, kind: str | None = None) -> list[StoredEntry]:
     """The newest ``limit`` entries (optionally of one kind), oldest first."""
-    with closing(_connect_ro(path)) as conn:
-        sql = f"SELECT {_COLUMNS} FROM audit"  # noqa: S608
-        params: tuple[object, ...] = ()
-        if kind is not None:
-            sql += " WHERE kind = ?"
-            params = (kind,)
-        sql += " ORDER BY seq DESC LIMIT ?"
-        try:
-            rows = conn.execute(sql, (*params, limit)).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"reading {path} failed: {exc}", path=str(path)) from exc
+    sql = f"SELECT {_COLUMNS} FROM audit"  # noqa: S608
+    params: tuple[object, ...] = ()
+    if kind is not None:
+        sql += " WHERE kind = ?"
+        params = (kind,)
+    sql += " ORDER BY seq DESC LIMIT ?"
+    with _open(path) as snap:
+        rows = snap.all(sql, (*params, limit))
     return [_stored(r) for r in reversed(rows)]

@@ -66,8 +66,13 @@ _SUB_PENDING = 1024
 class Transport:
     """A connection to NATS that reconnects forever."""
 
-    def __init__(self, options: ConnectOptions) -> None:
+    def __init__(
+        self, options: ConnectOptions, *, on_reconnect: Callable[[], None] | None = None
+    ) -> None:
+        """``on_reconnect`` is called each time the link comes back (the node drains
+        its outbox at once rather than at the next retry tick)."""
         self.options = options
+        self._on_reconnect = on_reconnect
         self._nc: Client | None = None
         self._js: nats.js.JetStreamContext | None = None  # one per connection, reused
         self._acks: PubAcks | None = None  # the replies of pipelined publishes
@@ -76,7 +81,6 @@ class Transport:
         self._sub: nats.js.JetStreamContext.PullSubscription | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
-        self.reconnect_listeners: list[Callable[[], None]] = []
         self.last_refusal: str | None = None
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -113,8 +117,8 @@ class Transport:
         async def on_reconnect() -> None:
             self.disconnected.clear()
             self.connected.set()
-            for listener in self.reconnect_listeners:
-                listener()
+            if self._on_reconnect is not None:
+                self._on_reconnect()
             log.info("nats_reconnected", url=o.url)
 
         with nats_errors(f"connecting to {o.url}"):

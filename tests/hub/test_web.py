@@ -20,10 +20,12 @@ from node.exchange.outbound import SendResult
 from node.hub import store
 from node.hub.auth import LoginThrottle, PasswordFile, Sessions, first_run_password
 from node.hub.bulletin import Draft
-from node.hub.console.app import COOKIE, Console
+from node.hub.console.app import Console
+from node.hub.console.security import COOKIE
 from node.hub.events import EventBus
 from node.hub.settings import HubSettings
 from node.storage.database import Database, utc_now_text
+from node.storage.readonly import Reader
 
 EVIL = "<script>alert('x')</script>"
 NEW = "a-much-better-passphrase"
@@ -35,7 +37,7 @@ class FakeHub:
     """The console's port onto the hub, without NATS."""
 
     settings: HubSettings
-    reader: store.Reader
+    reader: Reader
     dir: Directory
     code: str = "XH"
     bus: EventBus = field(default_factory=EventBus)
@@ -62,6 +64,32 @@ class App:
     hub: FakeHub
     one_time: str
     sessions: Sessions
+
+
+async def checkpoint_rows(db: Database) -> None:
+    """WS: checkpoints that went back and a heartbeat behind them; FJ: a conflicting
+    head refused; TO: consistent."""
+    now = datetime.now(UTC)
+    rows = [
+        ("WS", 10, now - timedelta(minutes=3)),
+        ("WS", 30, now - timedelta(minutes=2)),
+        ("WS", 20, now - timedelta(minutes=1)),
+        ("TO", 5, now - timedelta(minutes=1)),
+        ("FJ", 7, now - timedelta(minutes=1)),
+    ]
+    async with db.transaction() as tx:
+        for member, count, at in rows:
+            await tx.execute(
+                "INSERT INTO checkpoints (member, count, head, at, checkpoint)"
+                " VALUES (?, ?, ?, ?, x'00')",
+                (member, count, bytes([count]) * 32, utc_now_text(at)),
+            )
+        for member, audit_count in (("WS", 12), ("TO", 5)):
+            await tx.execute(
+                "INSERT INTO hub_members (member, audit_count) VALUES (?, ?)",
+                (member, audit_count),
+            )
+        await tx.audit("rejected", peer="FJ", reason="checkpoint_conflict", envelope=b"x")
 
 
 async def hostile_rows(db: Database) -> None:
@@ -109,12 +137,13 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     db = await Database.open(tmp_path / "hub.db")
     await store.create_tables(db)
     await hostile_rows(db)
+    await checkpoint_rows(db)
     await db.close()
     settings = HubSettings(node=tmp_path / "node.toml", password_file=tmp_path / "passwd.json")
     passwords = PasswordFile(settings.password_file)
     one_time = first_run_password(passwords)
     assert one_time is not None
-    hub = FakeHub(settings, store.Reader(tmp_path / "hub.db"), make_keyring().directory)
+    hub = FakeHub(settings, Reader(tmp_path / "hub.db"), make_keyring().directory)
     sessions = Sessions(timedelta(minutes=30), timedelta(hours=12), hub.now)
     console = Console(hub, passwords, sessions, LoginThrottle(hub.now))
     transport = httpx.ASGITransport(app=console.app())
@@ -243,3 +272,28 @@ async def test_logout_ends_the_session(app: App) -> None:
     response = await app.client.post("/logout", data={"csrf": token})
     assert response.status_code == 303
     assert (await app.client.get("/network")).status_code == 303
+
+
+async def test_audit_page_raises_the_alarms(app: App) -> None:
+    await logged_in(app)
+    page = (await app.client.get("/audit")).text
+
+    def state(code: str) -> str:
+        match = re.search(rf'data-member="{code}" data-state="(\w+)"', page)
+        assert match, code
+        return match.group(1)
+
+    assert (state("WS"), state("FJ"), state("TO"), state("XH")) == ("alarm", "alarm", "ok", "none")
+    assert "a later checkpoint has fewer entries than an earlier one" in page
+    assert "its heartbeat reports 12 entries, fewer than checkpoint 30" in page
+    assert "1 conflicting checkpoint(s): two heads for one count" in page
+
+
+async def test_traffic_filters_keep_known_values_only(app: App) -> None:
+    await logged_in(app)
+    response = await app.client.get("/traffic?sender=WS&topic=x'%20OR%201=1&kind=alert")
+    assert response.status_code == 200
+    assert '<option value="WS" selected>' in response.text
+    assert "selected>x" not in response.text
+    with pytest.raises(ValueError, match="no traffic filter"):
+        await store.traffic(app.hub.reader, {"1=1; --": "x"}, 10)

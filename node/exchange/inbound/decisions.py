@@ -34,6 +34,16 @@ class Outcome(StrEnum):
     RETRY = "retry"  # our side cannot commit (storage, stale directory): hold and retry
 
 
+class Recorded(StrEnum):
+    """What became of a signed record (a receipt, a checkpoint) taken from the stream."""
+
+    RECORDED = "recorded"  # verified and stored: ack
+    DUPLICATE = "duplicate"  # stored before: ack
+    REJECTED = "rejected"  # untrusted: audited, then term
+    CONFLICT = "conflict"  # a checkpoint contradicting one held: audited as evidence, ack
+    RETRY = "retry"  # our side cannot commit: hold and retry
+
+
 # Failures that a newer directory or a corrected clock can cure: deferred, not rejected,
 # until the last allowed delivery.
 TRANSIENT: tuple[type[UntrustedMessage], ...] = (UnknownKey, KeyNotValid, ClockSkew)

@@ -42,16 +42,22 @@ class Inbound:
         trust: Trust,
         db: Database,
         clock: Callable[[], datetime],
+        *,
+        router: Router | None = None,
+        on_queued: Callable[[list[str]], None] | None = None,
+        listeners: list[Listener] | None = None,
     ) -> None:
+        """``router`` plans handler work, queued in the same transaction as the alert
+        (``on_queued`` is told the new job ids); ``listeners`` observe every decision
+        (metrics, the hub, tests) and never change it."""
         self.identity = identity
         self.trust = trust
         self.db = db
         self.clock = clock
+        self.router = router
+        self.on_queued = on_queued
+        self.listeners: list[Listener] = listeners if listeners is not None else []
         self.counts: Counter[str] = Counter()
-        self.listeners: list[Listener] = []
-        # Handler work is queued in the same transaction as the alert (node/handlers).
-        self.router: Router | None = None
-        self.on_queued: Callable[[list[str]], None] | None = None
 
     async def process(
         self,

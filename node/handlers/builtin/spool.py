@@ -17,10 +17,11 @@ Two modes:
 
 ``directory``
     One file per item, ``<received_at>-<message_id>-<kind>.json`` (``…-hit-<hit_id>.json``
-    for hits): written to a hidden temporary file in the same directory, fsynced, renamed
-    into place, then the directory is fsynced. The name is deterministic, so a retry after
-    a crash finds the file and writes nothing; a reader never sees a partial file under a
-    final name. Temporary files (``.*.lali-tmp``) left by a crash are removed at start-up.
+    for hits): written by :func:`keys.files.write_atomic` (a hidden temporary file in the
+    same directory, fsynced, renamed into place, the directory fsynced). The name is
+    deterministic, so a retry after a crash finds the file and writes nothing; a reader
+    never sees a partial file under a final name. Temporary files left by a crash
+    (``.<name>.<hex>.tmp``) are removed at start-up.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import secrets
+import re
 import time
 from datetime import UTC
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, Field
 
+from keys.files import TEMP_SUFFIX, fsync_dir, write_atomic
 from node.handlers.base import (
     Context,
     HandlerEnv,
@@ -57,8 +59,13 @@ __all__ = [
     "write_file_atomic",
 ]
 
-TEMP_SUFFIX = ".lali-tmp"
 _STALE_TEMP_S = 3600.0
+# Only names keys.files.atomic_path makes (".<name>.<hex>.tmp"): a pickup directory is
+# shared, and another program's ".something.tmp" is not ours to remove.
+_TEMP_NAME = re.compile(rf"\..+\.[0-9a-f]+{re.escape(TEMP_SUFFIX)}")
+# What this module named its temporary files before it used keys.files: a crash before
+# an upgrade can have left some.
+_LEGACY_TEMP_SUFFIX = ".lali-tmp"
 
 
 def check_file_mode(value: int) -> int:
@@ -81,46 +88,19 @@ def spool_name(item: Item, suffix: str = ".json") -> str:
     return f"{stamp}-{item.message_id}-{kind}{suffix}"
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 def write_file_atomic(directory: Path, name: str, data: bytes, mode: int) -> bool:
     """Write ``data`` to ``directory/name`` atomically (blocking; run it in a thread).
 
     Returns False, writing nothing, if the file already exists (a retry of a write that
-    completed). Steps: 1. temporary file in the same directory (same file system, so the
-    rename is atomic); 2. write and fsync it; 3. rename it into place; 4. fsync the
-    directory so that the rename itself survives a crash.
+    completed). The file gets exactly ``mode``, whatever the umask.
     """
     final = directory / name
     if final.exists():
         return False
-    tmp = directory / f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)  # the umask must not change what the operator configured
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(directory)
+    # A rename, not the no-clobber link: the name is per item and a retry writes the
+    # same bytes, so losing a race costs nothing, and a pickup directory may be on a
+    # file system without hard links.
+    write_atomic(final, data, mode)
     return True
 
 
@@ -128,7 +108,10 @@ def remove_stale_temp(directory: Path, older_than_s: float = _STALE_TEMP_S) -> i
     """Remove temporary files a crash left behind (only ours, and only old ones)."""
     removed = 0
     cutoff = time.time() - older_than_s
-    for path in directory.glob(f".*{TEMP_SUFFIX}"):
+    for path in directory.glob(".*"):
+        ours = _TEMP_NAME.fullmatch(path.name) or path.name.endswith(_LEGACY_TEMP_SUFFIX)
+        if not ours:
+            continue
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime < cutoff:
                 path.unlink()
@@ -173,7 +156,7 @@ def append_line(path: Path, line: bytes, mode: int, dedupe_window: int) -> bool:
     finally:
         os.close(fd)
     if created:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return True
 
 

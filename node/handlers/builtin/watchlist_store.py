@@ -1,7 +1,6 @@
 """Watch-list files: CSV (what operators keep) and SQLite (what ``lali watchlist import``
-writes). Library errors are translated here: a file that is missing or is not a watch
-list is a :class:`ConfigError`; ``OSError`` and ``sqlite3.Error`` are a
-:class:`StorageError`.
+writes, through :mod:`node.storage.watchlist`). A file that is missing or is not a watch
+list is a :class:`ConfigError`; an I/O failure is a :class:`StorageError`.
 
 A bad row never stops a load: it is reported as a :class:`BadRow` (line number and
 which field is wrong, never the value) and the good rows are kept.
@@ -9,13 +8,9 @@ which field is wrong, never the value) and the good rows are kept.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import sqlite3
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from node.handlers.builtin.watchlist_core import Entry
+from node.storage import watchlist as watchlist_file
 from schemas.errors import ConfigError, StorageError
 
 __all__ = [
@@ -36,24 +32,11 @@ __all__ = [
     "write_sqlite",
 ]
 
-CSV_COLUMNS = (
-    "id",
-    "kind",
-    "family_name",
-    "given_names",
-    "aliases",
-    "date_of_birth",
-    "document_number",
-    "issuing_state",
-    "imo",
-    "mmsi",
-    "call_sign",
-    "note",
-)
-"""The CSV header (any order; only ``id`` and ``kind`` are required columns)."""
+CSV_COLUMNS = watchlist_file.FIELDS
+"""The CSV header (any order; only ``id`` and ``kind`` are required columns): an
+entry's fields, named as the compiled SQLite list names them."""
 ALIAS_SEPARATOR = ";"
 SQLITE_MAGIC = b"SQLite format 3\x00"
-FORMAT, VERSION = "lali-watchlist", "1"
 PROGRESS_EVERY = 1000
 
 Progress = Callable[[int], None]  # called with the number of rows read so far
@@ -168,19 +151,6 @@ def read_csv(path: Path, progress: Progress | None = None) -> Loaded:
     return rows.loaded()
 
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE entries (
-    line INTEGER NOT NULL,
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('person', 'document', 'vessel')),
-    family_name TEXT, given_names TEXT, aliases TEXT NOT NULL DEFAULT '[]',
-    date_of_birth TEXT, document_number TEXT, issuing_state TEXT,
-    imo TEXT, mmsi TEXT, call_sign TEXT, note TEXT
-);
-"""
-
-
 def _sqlite_row(line: int, entry: Entry) -> tuple[object, ...]:
     data = entry.model_dump(mode="json")
     data["aliases"] = json.dumps(data["aliases"])
@@ -192,66 +162,34 @@ def write_sqlite(
 ) -> int:
     """Write a SQLite watch list atomically (a temporary file beside ``path``, fsync,
     rename), mode 0600. Returns the number of entries written."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with contextlib.closing(sqlite3.connect(tmp)) as db:
-            db.executescript(_SCHEMA)
-            placeholders = ",".join("?" * (len(CSV_COLUMNS) + 1))
-            columns = ",".join(("line", *CSV_COLUMNS))
-            db.executemany(
-                f"INSERT INTO entries ({columns}) VALUES ({placeholders})",  # noqa: S608
-                (_sqlite_row(line, entry) for line, entry in rows),
-            )
-            (count,) = db.execute("SELECT count(*) FROM entries").fetchone()
-            meta = {"format": FORMAT, "version": VERSION, "source": source}
-            meta |= {"imported_at": imported_at.isoformat(), "entries": str(count)}
-            db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-            db.commit()
-        with tmp.open("rb+") as f:
-            os.fsync(f.fileno())
-        tmp.chmod(0o600)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except (OSError, sqlite3.Error) as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write watch list {path}: {exc}") from exc
-    return int(count)
+    return watchlist_file.write_file(
+        path,
+        (_sqlite_row(line, entry) for line, entry in rows),
+        source=source,
+        imported_at=imported_at,
+    )
 
 
-def _sqlite_records(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Row]:
-    try:
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"{path}: not a Lali watch list") from exc
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ConfigError(f"{path}: not a Lali watch list of version {VERSION}")
-    yield from db.execute(f"SELECT line, {','.join(CSV_COLUMNS)} FROM entries ORDER BY line")  # noqa: S608
+def _aliases(column: object) -> object:
+    # The file may have been edited since import: only JSON text (or nothing) is read.
+    if not column:
+        return []
+    if not isinstance(column, str | bytes):
+        raise ValueError("aliases is not JSON text")
+    return json.loads(column)
 
 
 def read_sqlite(path: Path, progress: Progress | None = None) -> Loaded:
     """Read a SQLite watch list, validating every row again (it may have been edited)."""
     rows = _Rows(progress)
-    try:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            db.row_factory = sqlite3.Row
-            for record in _sqlite_records(db, path):
-                fields = dict(record)
-                line = int(fields.pop("line"))
-                try:
-                    fields["aliases"] = json.loads(fields["aliases"] or "[]")
-                except ValueError:
-                    rows.bad.append(BadRow(line, "aliases: not a JSON list"))
-                    continue
-                rows.add(line, fields)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot read watch list {path}: {exc}") from exc
+    for fields in watchlist_file.read_file(path):
+        line = int(str(fields.pop("line")))
+        try:
+            fields["aliases"] = _aliases(fields["aliases"])
+        except ValueError:
+            rows.bad.append(BadRow(line, "aliases: not a JSON list"))
+            continue
+        rows.add(line, fields)
     return rows.loaded()
 
 

@@ -1,15 +1,10 @@
 """The operator's console: a small Starlette application, rendered on the server.
 
-Security, in the order a request meets it:
-
-1. Host check (``allowed_hosts``: no DNS rebinding onto the loopback console).
-2. Session: a random id in an HttpOnly, SameSite=Strict cookie (Secure with TLS),
-   looked up server-side; idle and absolute expiry. Login issues a fresh id.
-3. Every POST carries the session's CSRF token (and, if the browser sends one, an
-   Origin equal to ours); bodies are capped and parsed here, url-encoded only.
-4. Output: Jinja2 with autoescaping on for everything; no inline script or style, so
-   the Content-Security-Policy forbids both. Live updates fetch server-rendered,
-   escaped fragments; event payloads carry ids and kinds, never content.
+``Console`` holds the routes; ``security.py`` the defences every request meets (host
+check, session cookie, CSRF and Origin, form limits, response headers); ``pages.py``
+what each page shows. Output is Jinja2 with autoescaping on for everything and no
+inline script or style. Live updates fetch server-rendered, escaped fragments; event
+payloads carry ids and kinds, never content.
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import jinja2
 import structlog
@@ -29,19 +23,27 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from node.hub.auth import LoginThrottle, PasswordFile, Session, Sessions, csrf_ok
+from node.hub.auth import LoginThrottle, PasswordFile, Session, Sessions
 from node.hub.bulletin import Draft
-from node.hub.console import pages as views
+from node.hub.console import pages
+from node.hub.console.security import (
+    Forbidden,
+    FormTooLarge,
+    SecurityHeaders,
+    check_post,
+    clear_session_cookie,
+    first,
+    read_form,
+    session_of,
+    set_session_cookie,
+)
 from schemas.alert import Priority, Tlp
 from schemas.errors import LaliError
 
 log = structlog.get_logger("lali.hub.console")
 
 HERE = Path(__file__).resolve().parent
-COOKIE = "lali_session"
-MAX_FORM = 256 * 1024
 PAGES = ("network", "traffic", "alerts", "correlations", "bulletins", "audit")
 # Which live events refresh which page.
 LIVE = {
@@ -52,73 +54,15 @@ LIVE = {
     "bulletins": "bulletin receipt traffic link alert",
     "audit": "checkpoint heartbeat audit",
 }
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none';"
-    " object-src 'none'"
-)
-HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    # Not "no-referrer": with it Chromium sends "Origin: null" on our own forms.
-    (b"referrer-policy", b"same-origin"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cache-control", b"no-store"),
-]
-
-
-class SecurityHeaders:
-    """Adds the headers above to every response (streaming ones too)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in HEADERS if k not in names]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-class Forbidden(Exception):
-    pass
-
-
-class FormTooLarge(Exception):
-    pass
-
-
-async def read_form(request: Request) -> dict[str, list[str]]:
-    """A url-encoded body, at most MAX_FORM bytes."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise Forbidden("forms only")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise FormTooLarge
-    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=2000)
-
-
-def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
-    values = form.get(name)
-    return values[0] if values else default
 
 
 class Console:
+    """The console's routes over a running hub (``pages.HubPort``), its operators'
+    password file, sessions and login throttle."""
+
     def __init__(
         self,
-        hub: views.HubPort,
+        hub: pages.HubPort,
         passwords: PasswordFile,
         sessions: Sessions,
         throttle: LoginThrottle,
@@ -145,6 +89,7 @@ class Console:
         status_code: int = 200,
         **context: Any,
     ) -> HTMLResponse:
+        """A page in the layout, or only its fragment for a live update (``partial=1``)."""
         page = template.removesuffix(".html")
         values = {
             "hub": self.hub.code,
@@ -163,26 +108,12 @@ class Console:
         return HTMLResponse(html, status_code=status_code)
 
     def session(self, request: Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(COOKIE))
+        """The request's live session, if any."""
+        return session_of(request, self.sessions)
 
     def set_cookie(self, response: Response, session: Session) -> None:
-        response.set_cookie(
-            COOKIE,
-            session.id,
-            httponly=True,
-            samesite="strict",
-            secure=self.hub.settings.cookie_secure,
-            path="/",
-        )
-
-    def check_post(
-        self, request: Request, session: Session | None, form: dict[str, list[str]]
-    ) -> None:
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-            raise Forbidden("cross-origin form")
-        if not csrf_ok(session, first(form, "csrf") or None):
-            raise Forbidden("missing or wrong CSRF token")
+        """Name ``session`` in the response's cookie."""
+        set_session_cookie(response, session, secure=self.hub.settings.cookie_secure)
 
     def page(
         self, handler: Callable[[Request, Session], Awaitable[Response]]
@@ -210,6 +141,7 @@ class Console:
     # --- login ------------------------------------------------------------------------
 
     async def login_form(self, request: Request) -> Response:
+        """GET /login: the login form, with a session for its CSRF token."""
         session = self.session(request)
         if session is not None and session.user is not None:
             return RedirectResponse("/network", status_code=303)
@@ -220,10 +152,11 @@ class Console:
         return response
 
     async def login(self, request: Request) -> Response:
+        """POST /login: check the password (throttled); a fresh session on success."""
         session = self.session(request)
         try:
             form = await read_form(request)
-            self.check_post(request, session, form)
+            check_post(request, session, form)
         except (Forbidden, FormTooLarge):
             # Most often an expired login form: start again with a fresh one.
             return RedirectResponse("/login", status_code=303)
@@ -252,21 +185,24 @@ class Console:
         return response
 
     async def logout(self, request: Request, session: Session) -> Response:
-        self.check_post(request, session, await read_form(request))
+        """POST /logout: end the session."""
+        check_post(request, session, await read_form(request))
         self.sessions.drop(session)
         log.info("console_logout", user=session.user)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        clear_session_cookie(response)
         return response
 
     async def password_form(self, request: Request, session: Session) -> Response:
+        """GET /password: the form to change one's password."""
         return self.render(
             request, "password.html", session, error=None, forced=session.must_change
         )
 
     async def password(self, request: Request, session: Session) -> Response:
+        """POST /password: replace the password; every other session of the user ends."""
         form = await read_form(request)
-        self.check_post(request, session, form)
+        check_post(request, session, form)
         current, new, again = (first(form, k) for k in ("current", "new", "again"))
         error = None
         assert session.user is not None
@@ -285,26 +221,29 @@ class Console:
             return self.render(
                 request, "password.html", session, 400, error=error, forced=session.must_change
             )
-        session.must_change = False
-        self.sessions.drop_user(session.user, keep=session)
+        self.sessions.password_changed(session)
         log.info("console_password_changed", user=session.user)
         return RedirectResponse("/network", status_code=303)
 
     # --- pages ------------------------------------------------------------------------
 
     async def network(self, request: Request, session: Session) -> Response:
-        return self.render(request, "network.html", session, **await views.network(self.hub))
+        """GET /network: members, liveness and lag."""
+        return self.render(request, "network.html", session, **await pages.network(self.hub))
 
     async def traffic(self, request: Request, session: Session) -> Response:
-        filters = views.traffic_filters(dict(request.query_params), self.hub.directory())
-        data = await views.traffic(self.hub, filters)
+        """GET /traffic: the metadata feed, filtered."""
+        filters = pages.traffic_filters(dict(request.query_params), self.hub.directory())
+        data = await pages.traffic(self.hub, filters)
         return self.render(request, "traffic.html", session, **data)
 
     async def alerts(self, request: Request, session: Session) -> Response:
-        return self.render(request, "alerts.html", session, **await views.alerts(self.hub))
+        """GET /alerts: alerts addressed to the hub."""
+        return self.render(request, "alerts.html", session, **await pages.alerts(self.hub))
 
     async def alert(self, request: Request, session: Session) -> Response:
-        data = await views.alert(self.hub, str(request.path_params["message_id"]))
+        """GET /alerts/{message_id}: one alert in full (only from the hub's inbox)."""
+        data = await pages.alert(self.hub, str(request.path_params["message_id"]))
         if data is None:
             # Not in the hub's inbox: not addressed to the hub, so nothing to show.
             return self.render(request, "missing.html", session, 404)
@@ -312,18 +251,21 @@ class Console:
         return self.render(request, "alert.html", session, **data)
 
     async def correlations(self, request: Request, session: Session) -> Response:
+        """GET /correlations: links, timeline and member graph."""
         show_weak = request.query_params.get("weak") == "1"
-        data = await views.correlations(self.hub, show_weak)
+        data = await pages.correlations(self.hub, show_weak)
         return self.render(request, "correlations.html", session, **data)
 
     async def bulletins(self, request: Request, session: Session) -> Response:
-        data = await views.bulletins(self.hub)
+        """GET /bulletins: the compose form and the bulletins sent."""
+        data = await pages.bulletins(self.hub)
         sent = request.query_params.get("sent")
         return self.render(request, "bulletins.html", session, error=None, sent_id=sent, **data)
 
     async def send_bulletin(self, request: Request, session: Session) -> Response:
+        """POST /bulletins: compose, check and send a bulletin."""
         form = await read_form(request)
-        self.check_post(request, session, form)
+        check_post(request, session, form)
         error = None
         try:
             draft = Draft(
@@ -344,7 +286,7 @@ class Console:
         except LaliError as exc:
             error = exc.message
         if error is not None:
-            data = await views.bulletins(self.hub)
+            data = await pages.bulletins(self.hub)
             return self.render(
                 request, "bulletins.html", session, 400, error=error, sent_id=None, **data
             )
@@ -352,15 +294,18 @@ class Console:
         return RedirectResponse(f"/bulletins?sent={result.message_id}", status_code=303)
 
     async def audit(self, request: Request, session: Session) -> Response:
-        return self.render(request, "audit.html", session, **await views.audit(self.hub))
+        """GET /audit: the hub's own chain and the members' checkpoints."""
+        return self.render(request, "audit.html", session, **await pages.audit(self.hub))
 
     async def verify_audit(self, request: Request, session: Session) -> Response:
-        self.check_post(request, session, await read_form(request))
+        """POST /audit/verify: verify the hub's own chain now."""
+        check_post(request, session, await read_form(request))
         await self.hub.verify_audit()
         self.hub.bus.publish("audit")
         return RedirectResponse("/audit", status_code=303)
 
     async def events(self, request: Request, session: Session) -> Response:
+        """GET /events: server-sent events naming what changed (never content)."""
         queue = self.hub.bus.subscribe()
         if queue is None:
             return Response("too many live views open", status_code=503)
@@ -371,11 +316,13 @@ class Console:
         )
 
     async def root(self, request: Request) -> Response:
+        """GET /: to the network page."""
         return RedirectResponse("/network", status_code=303)
 
     # --- the application --------------------------------------------------------------
 
     def app(self) -> Starlette:
+        """The ASGI application: routes, static files, host check and security headers."""
         p = self.page
         routes = [
             Route("/", self.root),

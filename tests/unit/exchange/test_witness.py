@@ -1,0 +1,73 @@
+"""Witnessed audit: our head signed and queued; another member's checkpoints verified
+and kept, and two heads for one count reported."""
+
+from __future__ import annotations
+
+from testkit import sample_alert
+from unit.exchange.exchangekit import Exchange
+
+from node.exchange.inbound.decisions import Recorded
+from node.protocol.chain import ChainHead
+from node.protocol.checkpoint import make_checkpoint, verify_checkpoint
+from node.protocol.subjects import checkpoint_subject
+from node.storage.audit import verify_file
+from schemas.alert import Topic
+
+
+async def test_checkpoint_now_signs_the_head_and_queues_it(net: Exchange) -> None:
+    ws = await net.station("WS")
+    await ws.outbound.submit(sample_alert(Topic.MARITIME), ["FJ"])
+
+    checkpoint = await ws.witness.checkpoint_now()
+
+    head = verify_file(ws.db.path)  # the chain recomputed from the file
+    assert checkpoint is not None
+    assert (checkpoint.member, checkpoint.count, checkpoint.head) == ("WS", head.count, head.head)
+    row = ws.outbox(checkpoint.checkpoint_id)
+    assert row is not None and row[:2] == ("checkpoint", checkpoint_subject("WS"))
+    assert row[3] == "queued"
+    assert verify_checkpoint(row[2], net.directory) == checkpoint
+    assert await ws.witness.checkpoint_now() is None  # the head has not moved
+
+    await ws.outbound.submit(sample_alert(Topic.MARITIME), ["FJ"])
+    later = await ws.witness.checkpoint_now()
+    assert later is not None and later.count == checkpoint.count + 1
+    assert await ws.outbound.flush() == 2
+    assert [m.msg_id for m in net.broker.messages(checkpoint_subject("WS"))] == [
+        checkpoint.checkpoint_id,
+        later.checkpoint_id,
+    ]
+
+
+async def test_a_peer_checkpoint_is_verified_and_kept_once(net: Exchange) -> None:
+    xh = await net.station("XH")
+    blob = make_checkpoint(net.ids["FJ"], ChainHead(5, b"\x01" * 32), net.clock())
+
+    assert await xh.witness.receive(blob) is Recorded.RECORDED
+    assert await xh.witness.receive(blob) is Recorded.DUPLICATE
+
+    rows = xh.rows("SELECT member, count, head, checkpoint FROM checkpoints")
+    assert rows == [("FJ", 5, b"\x01" * 32, blob)]
+
+
+async def test_a_forged_checkpoint_is_rejected_and_not_kept(net: Exchange) -> None:
+    xh = await net.station("XH")
+    blob = make_checkpoint(net.ids["FJ"], ChainHead(5, b"\x01" * 32), net.clock())
+
+    assert await xh.witness.receive(blob[:-1] + bytes([blob[-1] ^ 1])) is Recorded.REJECTED
+    assert xh.rows("SELECT * FROM checkpoints") == []
+
+
+async def test_a_second_head_for_the_same_count_is_reported(net: Exchange) -> None:
+    xh = await net.station("XH")
+    first = make_checkpoint(net.ids["FJ"], ChainHead(5, b"\x01" * 32), net.clock())
+    net.clock.advance(60)
+    rewritten = make_checkpoint(net.ids["FJ"], ChainHead(5, b"\x02" * 32), net.clock())
+    assert await xh.witness.receive(first) is Recorded.RECORDED
+
+    assert await xh.witness.receive(rewritten) is Recorded.CONFLICT
+
+    # The first stays; the contradiction is evidence in our own audit log.
+    assert xh.rows("SELECT head FROM checkpoints") == [(b"\x01" * 32,)]
+    (entry,) = xh.audit("rejected")
+    assert (entry[2], entry[3], entry[5]) == ("FJ", "checkpoint_conflict", rewritten)
