@@ -22,7 +22,13 @@ from typing import Any
 
 from keys import Role
 from node.ops.natsserver import NatsServer, nats_server_binary
-from node.ops.provision import MemberSpec, Network, provision, write_node_configs
+from node.ops.provision import (
+    MemberSpec,
+    Network,
+    provision,
+    provision_consumers,
+    write_node_configs,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MEMBERS = [
@@ -216,14 +222,23 @@ class Bench:
         finally:
             await asyncio.to_thread(server.stop)
 
-    def network(self, home: Path, url: str) -> Network:
-        return provision(
-            home / "net", MEMBERS, url, datetime.now(UTC), extra_config=NODE_CONFIG or None
+    async def network(self, home: Path, server: NatsServer) -> Network:
+        """Keys and node.toml files for MEMBERS, pointing at ``server`` (TLS, its CA),
+        and the stream and consumers the hub would create (no hub node runs here)."""
+        network = provision(
+            home / "net",
+            MEMBERS,
+            server.url,
+            datetime.now(UTC),
+            tls_ca=server.tls.ca,
+            extra_config=NODE_CONFIG or None,
         )
+        await provision_consumers(network)
+        return network
 
     @staticmethod
-    def repoint(network: Network, url: str) -> None:
-        write_node_configs(network, url, NODE_CONFIG or None)
+    def repoint(network: Network, server: NatsServer) -> None:
+        write_node_configs(network, server.url, NODE_CONFIG or None, tls_ca=server.tls.ca)
 
     async def lali(
         self, network: Network, code: str, *extra: str, to: list[str] | None = None
@@ -232,9 +247,11 @@ class Bench:
         args += ["--to", ",".join(to or RECIPIENTS), *extra]
         return await self._spawn(f"lali-{code}", args, network.root.parent)
 
-    async def raw(self, url: str, home: Path, *extra: str) -> Worker:
+    async def raw(self, server: NatsServer, home: Path, *extra: str) -> Worker:
+        """The baseline client, over TLS like the nodes (same cost on both sides)."""
         name = "raw-sub" if "--durable" in extra else "raw-pub"
-        return await self._spawn(name, ["raw", "--url", url, *extra], home)
+        args = ["raw", "--url", server.url, "--tls-ca", str(server.tls.ca), *extra]
+        return await self._spawn(name, args, home)
 
     async def _spawn(self, name: str, args: list[str], home: Path) -> Worker:
         return await Worker.spawn(name, args, home / "logs", self.say, self.profile)

@@ -6,7 +6,8 @@ file. Times are ``time.monotonic()`` (CLOCK_MONOTONIC: one clock for every proce
 the machine), so the harness can subtract a sender's time from a receiver's.
 
   python -m bench.worker lali --config NET/WS/node.toml
-  python -m bench.worker raw --url nats://127.0.0.1:4222 --durable raw-FJ --code FJ
+  python -m bench.worker raw --url tls://127.0.0.1:4222 --tls-ca NET/../nats-tls/ca.pem \
+      --durable raw-FJ --code FJ
 
 Commands: ``send`` (n, window or rate, record), ``expect`` (n, record, timeout),
 ``backlog`` (lali, send-only: seal n alerts and publish them straight to the stream),
@@ -267,7 +268,7 @@ async def run_raw(args: argparse.Namespace) -> None:
     from schemas.alert import Topic
 
     defaults = {k: f.default for k, f in NodeSettings.model_fields.items()}
-    transport = Transport(ConnectOptions(url=args.url, name="bench-raw"))
+    transport = Transport(ConnectOptions(url=args.url, name="bench-raw", tls_ca=args.tls_ca))
     await transport.connect()
     await transport.ensure_stream(
         defaults["stream"], STREAM_SUBJECTS, duplicate_window_s=defaults["duplicate_window_s"]
@@ -355,6 +356,7 @@ def main() -> None:
     lali.add_argument("--log-level", default="info")
     raw = sub.add_parser("raw", help="a raw nats-py JetStream publisher and/or consumer")
     raw.add_argument("--url", required=True)
+    raw.add_argument("--tls-ca", type=Path, required=True, help="the server's CA (PEM)")
     raw.add_argument("--durable", help="also consume with this durable pull consumer")
     raw.add_argument("--code", default="FJ", help="member whose receipt filter to copy")
     raw.add_argument("--sender", default="WS", help="sender code in the subject")

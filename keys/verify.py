@@ -11,6 +11,9 @@ Signed file (DSSE-like)::
 
 Each signature covers ``DIRECTORY_LABEL + payload``; ``payload`` is the exact JSON of
 the ``Directory``, verified as received and only then parsed.
+
+For a threshold ceremony each root key signs the same payload on its own machine
+(``sign_payload``) and ``merge_signatures`` joins the partial files.
 """
 
 from __future__ import annotations
@@ -66,22 +69,26 @@ class _SignedFile(BaseModel):
 
 def sign_directory(directory: Directory, roots: Sequence[RootKey]) -> bytes:
     """Serialise ``directory`` and sign it with every root key; return the file bytes."""
+    return sign_payload(directory.model_dump_json().encode("utf-8"), roots)
+
+
+def sign_payload(payload: bytes, roots: Sequence[RootKey]) -> bytes:
+    """A directory file carrying ``payload`` as it is and the signatures of ``roots``
+    over ``DIRECTORY_LABEL + payload``, and no others.
+
+    With one root key this is a *partial* signature of a threshold ceremony: each
+    officer signs the same payload on their own machine, and ``merge_signatures`` puts
+    the files together.
+    """
     if not roots:
-        raise ValueError("sign_directory needs at least one root key")
+        raise ValueError("signing a directory needs at least one root key")
     kids = [root.kid for root in roots]
     if len(set(kids)) != len(kids):
         raise ValueError("the same root key was given twice")
-    payload = directory.model_dump_json().encode("utf-8")
-    signatures = [
-        {"kid": root.kid, "sig": _b64(root.signing_key.sign(DIRECTORY_LABEL + payload).signature)}
-        for root in roots
-    ]
-    wrapper = {
-        "payloadType": DIRECTORY_PAYLOAD_TYPE,
-        "payload": _b64(payload),
-        "signatures": signatures,
-    }
-    return json.dumps(wrapper, separators=(",", ":")).encode("utf-8")
+    signed = DIRECTORY_LABEL + payload
+    return DirectoryFile(
+        payload, tuple((root.kid, root.signing_key.sign(signed).signature) for root in roots)
+    ).encode()
 
 
 def verify_directory(
@@ -118,43 +125,15 @@ def verify_directory(
     require_aware(now, "now")
     _check_roots(trusted_roots, threshold)
 
-    # 1. Size cap.
-    if len(data) > max_size:
-        raise OversizedMessage(
-            "signed directory is larger than the limit", size=len(data), limit=max_size
-        )
-
-    # 2. The wrapper.
-    wrapper = _parse_wrapper(data)
-    payload = _b64_field(wrapper.payload, "payload")
-    signatures: list[tuple[str, bytes]] = []
-    for index, entry in enumerate(wrapper.signatures):
-        sig = _b64_field(entry.sig, f"signatures.{index}.sig")
-        if len(sig) != SIGNATURE_SIZE:
-            raise MalformedMessage("signature has the wrong length", loc=f"signatures.{index}")
-        signatures.append((entry.kid, sig))
-    kids = [kid for kid, _ in signatures]
-    if len(set(kids)) != len(kids):
-        raise MalformedMessage("signed directory lists a key id twice")
+    # 1-2. Size cap, then the wrapper.
+    taken_apart = read_signed_file(data, max_size=max_size)
 
     # 3. Unsigned.
-    if not signatures:
+    if not taken_apart.signatures:
         raise DirectoryUnsigned("directory carries no signature")
 
     # 4. Signatures, counted by distinct trusted key id.
-    signed = DIRECTORY_LABEL + payload
-    valid: set[str] = set()
-    for kid, sig in signatures:
-        verify_key = trusted_roots.get(kid)
-        if verify_key is None:
-            continue
-        try:
-            verify_key.verify(signed, sig)
-        except nacl.exceptions.BadSignatureError as exc:
-            raise DirectorySignatureInvalid(
-                "bad directory signature from a trusted root key", kid=kid
-            ) from exc
-        valid.add(kid)
+    valid = set(taken_apart.signers(trusted_roots))
     if len(valid) < threshold:
         raise DirectorySignatureInvalid(
             "not enough valid signatures from trusted root keys",
@@ -163,7 +142,7 @@ def verify_directory(
         )
 
     # 5. Parse the verified payload.
-    directory = _parse_payload(payload)
+    directory = _parse_payload(taken_apart.payload)
 
     # 6. Expiry.
     if directory.expires_at <= now:
@@ -199,6 +178,130 @@ def _check_roots(trusted_roots: Mapping[str, nacl.signing.VerifyKey], threshold:
             threshold=threshold,
             roots=len(trusted_roots),
         )
+
+
+@dataclass(frozen=True)
+class DirectoryFile:
+    """A signed directory file taken apart: the payload bytes and the signatures (key
+    id, 64 bytes), in file order. Nothing in it is verified."""
+
+    payload: bytes
+    signatures: tuple[tuple[str, bytes], ...]
+
+    def encode(self) -> bytes:
+        """The file: compact JSON, fields in the order ``sign_directory`` writes them."""
+        wrapper = {
+            "payloadType": DIRECTORY_PAYLOAD_TYPE,
+            "payload": _b64(self.payload),
+            "signatures": [{"kid": kid, "sig": _b64(sig)} for kid, sig in self.signatures],
+        }
+        return json.dumps(wrapper, separators=(",", ":")).encode("utf-8")
+
+    def unverified_directory(self) -> Directory:
+        """The payload parsed as a directory, for a person to read before signing it.
+        Not trusted: no signature has been checked."""
+        return _parse_payload(self.payload)
+
+    def signers(self, keys: Mapping[str, nacl.signing.VerifyKey]) -> list[str]:
+        """The key ids, among ``keys``, whose signature verifies, in file order.
+
+        A bad signature from one of ``keys`` is ``DirectorySignatureInvalid`` (as in
+        ``verify_directory``); signatures from other key ids are left out.
+        """
+        signed = DIRECTORY_LABEL + self.payload
+        valid = []
+        for kid, sig in self.signatures:
+            verify_key = keys.get(kid)
+            if verify_key is None:
+                continue
+            try:
+                verify_key.verify(signed, sig)
+            except nacl.exceptions.BadSignatureError as exc:
+                raise DirectorySignatureInvalid(
+                    "bad directory signature from a trusted root key", kid=kid
+                ) from exc
+            valid.append(kid)
+        return valid
+
+
+def read_signed_file(data: bytes, *, max_size: int = MAX_DIRECTORY_SIZE) -> DirectoryFile:
+    """Steps 1 and 2 of ``verify_directory``: the size cap (``OversizedMessage``), then
+    the wrapper, strictly (``MalformedMessage``: UTF-8 JSON without duplicate keys, the
+    exact fields, the right payloadType, canonical base64, 64-byte signatures, no key
+    id twice). Verifies nothing."""
+    if len(data) > max_size:
+        raise OversizedMessage(
+            "signed directory is larger than the limit", size=len(data), limit=max_size
+        )
+    wrapper = _parse_wrapper(data)
+    payload = _b64_field(wrapper.payload, "payload")
+    signatures: list[tuple[str, bytes]] = []
+    for index, entry in enumerate(wrapper.signatures):
+        sig = _b64_field(entry.sig, f"signatures.{index}.sig")
+        if len(sig) != SIGNATURE_SIZE:
+            raise MalformedMessage("signature has the wrong length", loc=f"signatures.{index}")
+        signatures.append((entry.kid, sig))
+    kids = [kid for kid, _ in signatures]
+    if len(set(kids)) != len(kids):
+        raise MalformedMessage("signed directory lists a key id twice")
+    return DirectoryFile(payload, tuple(signatures))
+
+
+def merge_signatures(
+    files: Sequence[bytes], known_roots: Mapping[str, nacl.signing.VerifyKey]
+) -> bytes:
+    """Put the signatures of several files over one directory into one file.
+
+    For a threshold ceremony: each root key signs on its own machine
+    (``sign_payload``), and the partial files are merged here.
+
+    1. Take each file apart (``read_signed_file``: ``OversizedMessage``,
+       ``MalformedMessage``).
+    2. Every file must carry the same payload, byte for byte: signatures over other
+       bytes sign another directory (``DirectoryError``).
+    3. No key id may sign twice, in one file or across files (``DirectoryError``).
+    4. Every signature must verify under its key, taken from ``known_roots`` or from
+       the roots the payload itself declares; a key id found in neither cannot be
+       checked and is refused, as is a bad signature (``DirectorySignatureInvalid``).
+    5. At most ``MAX_SIGNATURES`` in all (``DirectoryError``).
+
+    Returns the merged file: the payload and every signature, in the order given.
+    Whether they meet a threshold is for ``verify_directory`` (and the nodes) to say.
+    """
+    if not files:
+        raise ValueError("nothing to merge")
+    # 1. Each file apart.
+    parts = [read_signed_file(data) for data in files]
+    # 2. One payload.
+    payload = parts[0].payload
+    for index, part in enumerate(parts[1:], start=2):
+        if part.payload != payload:
+            raise DirectoryError(
+                f"file {index} signs other bytes than file 1: they are not the same directory",
+                file=index,
+            )
+    # 3. No key twice.
+    signatures = [signature for part in parts for signature in part.signatures]
+    kids = [kid for kid, _ in signatures]
+    repeated = sorted({kid for kid in kids if kids.count(kid) > 1})
+    if repeated:
+        raise DirectoryError(f"root key {repeated[0]} signed more than once", kid=repeated[0])
+    # 4. Every signature checked.
+    keys = dict(known_roots)
+    keys.update({r.kid: r.verify_key() for r in parts[0].unverified_directory().roots})
+    unknown = [kid for kid in kids if kid not in keys]
+    if unknown:
+        raise DirectorySignatureInvalid(
+            "cannot check a signature: its key is neither a root the directory declares"
+            " nor one given",
+            kid=unknown[0],
+        )
+    merged = DirectoryFile(payload, tuple(signatures))
+    merged.signers(keys)
+    # 5. Within the limit a verifier accepts.
+    if len(signatures) > MAX_SIGNATURES:
+        raise DirectoryError(f"more than {MAX_SIGNATURES} signatures", count=len(signatures))
+    return merged.encode()
 
 
 def _parse_wrapper(data: bytes) -> _SignedFile:

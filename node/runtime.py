@@ -16,16 +16,17 @@ from types import TracebackType
 
 import structlog
 
-from keys import Directory, Identity, key_id, load_identity
+from keys import Directory, Identity, Role, key_id, load_identity
 from node.config import NodeSettings
 from node.exchange.attach import (
     FETCH_WAIT_S,
     bind_consumer,
     connect_forever,
-    consumer_filters,
     ensure_stream,
 )
 from node.exchange.consumer import Consumer
+from node.exchange.consumers import create_consumers, keep_consumers
+from node.exchange.continuity import check_continuity
 from node.exchange.directory_feed import follow_directory
 from node.exchange.heartbeats import run_heartbeats
 from node.exchange.inbound.decisions import Listener
@@ -77,6 +78,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._wake_outbox = asyncio.Event()
+        self._directory_changed = asyncio.Event()  # the hub reconfigures the consumers
         self.ready = asyncio.Event()  # connected, stream and consumer in place
         self.failed = asyncio.Event()  # the consumer stopped on an error (see .failure)
         self.failure: LaliError | None = None
@@ -201,6 +203,7 @@ class Node:
             )
 
     def _on_directory(self, directory: Directory) -> None:
+        self._directory_changed.set()
         self._tasks.append(asyncio.create_task(self._adopt_keys(directory)))
 
     async def _adopt_keys(self, directory: Directory) -> None:
@@ -253,13 +256,21 @@ class Node:
         if self._stopping.is_set():
             return
         s = self.settings
-        await ensure_stream(self.transport, self.policy, self._stopping)
+        await self._check_continuity()
+        hub = self.trust.directory.member(s.code).role is Role.HUB
+        if hub:  # the hub owns the stream and every member's consumer (ours included)
+            await ensure_stream(self.transport, self.policy, self._stopping)
         if not self.consume:
             self.ready.set()
             return
-        batches = await bind_consumer(
-            self.transport, self.policy, consumer_filters(self.policy, self.trust), self._stopping
-        )
+        if hub:
+            self._directory_changed.clear()
+            await create_consumers(self.transport, self.trust, self.policy, self._stopping)
+            keeper = keep_consumers(
+                self.transport, self.trust, self.policy, self._directory_changed, self._stopping
+            )
+            self._tasks.append(asyncio.create_task(keeper, name=f"consumers-{s.code}"))
+        batches = await bind_consumer(self.transport, self.policy, self._stopping)
         if batches is None:
             return  # stopped while waiting
         self._tasks.append(asyncio.create_task(self._publisher(), name=f"outbox-{s.code}"))
@@ -302,12 +313,24 @@ class Node:
             return None
         return None if state is None else state.pending
 
+    async def _check_continuity(self) -> None:
+        """Before anything is taken in or sent: refuse to run on a log that is behind or
+        departs from the newest checkpoint of ours the hub holds (a restored backup)."""
+        try:
+            await check_continuity(
+                self.transport, self.policy.stream, self.db, self.trust.directory, self.code
+            )
+        except TransportError as exc:
+            # No stream yet, or the server would not say: nothing to compare with now.
+            log.warning("continuity_unchecked", reason=exc.reason, error=str(exc))
+
     async def _checkpointer(self) -> None:
-        """Sign our audit head every ``checkpoint_interval_s`` (and once at drain)."""
+        """Sign our audit head at start and every ``checkpoint_interval_s`` (and once at
+        drain), so a node that is often killed still leaves checkpoints behind."""
         while not self._stopping.is_set():
+            await self.checkpoint()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.checkpoint_interval_s)
-            await self.checkpoint()
 
     async def _heartbeats(self) -> None:
         await run_heartbeats(

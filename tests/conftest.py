@@ -1,4 +1,5 @@
-"""Shared fixtures: a real nats-server on a free loopback port, a provisioned network."""
+"""Shared fixtures: a real nats-server on a free loopback port (TLS required, its own
+private CA), a provisioned network whose nodes trust that CA."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from faultkit import TABLE, Table
+from nodekit import provision_consumers_now
 
 from keys import Role
 from node.ops.natsserver import NatsServer
@@ -23,7 +25,8 @@ MEMBERS = [
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A real nats-server with JetStream, its own store directory, on 127.0.0.1."""
+    """A real nats-server with JetStream, its own store directory, on 127.0.0.1; TLS
+    only, with a CA of its own (``nats_server.tls.ca``)."""
     server = NatsServer(tmp_path / "nats", sync_always=True)
     server.start()
     try:
@@ -34,14 +37,18 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 def network(tmp_path: Path, nats_server: NatsServer) -> Network:
-    """Keys, a signed directory and node.toml files for XH, WS, FJ and TO."""
-    return provision(
+    """Keys, a signed directory and node.toml files for XH, WS, FJ and TO; the stream
+    and every member's consumer on the server, as the hub's node would make them."""
+    network = provision(
         tmp_path / "net",
         MEMBERS,
         nats_server.url,
         datetime.now(UTC),
+        tls_ca=nats_server.tls.ca,
         extra_config={"outbox_retry_s": 0.5},
     )
+    provision_consumers_now(network)
+    return network
 
 
 @pytest.fixture

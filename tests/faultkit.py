@@ -124,7 +124,9 @@ class TcpProxy:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        # The relay carries the TLS session through untouched; the server's certificate
+        # names 127.0.0.1, so the client verifies it as if it had connected directly.
+        return f"tls://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port or 0)

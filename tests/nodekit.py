@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from node.config import NodeSettings
 from node.exchange.inbound.decisions import Decision, Outcome
-from node.ops.provision import Network
+from node.ops.provision import Network, provision_consumers
 from node.protocol.envelope import Opened
 from node.runtime import Node
 
@@ -37,7 +38,18 @@ class Watcher:
         return await asyncio.wait_for(fut, timeout)
 
 
+def provision_consumers_now(network: Network) -> None:
+    """``provision_consumers`` from synchronous code (a fixture), on a thread of its own
+    so that the test's event loop is left alone."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, provision_consumers(network)).result()
+
+
 async def start_node(network: Network, code: str) -> tuple[Node, Watcher]:
+    """Start ``code``'s node and wait until it is ready. The stream and the members'
+    consumers are made first, as the hub's node would (a member only binds to its
+    consumer; the network may run no hub node, or a server of its own)."""
+    await provision_consumers(network)
     node = Node(NodeSettings.load(network.configs[code]))
     watcher = Watcher()
     await node.start()

@@ -418,6 +418,14 @@ class FakeTransport:
         consumer.max_deliver = max_deliver
         return self._batches(consumer, batch, fetch_timeout_s)
 
+    async def bind_pull(
+        self, stream: str, durable: str, *, batch: int, fetch_timeout_s: float = 2.0
+    ) -> AsyncIterator[list[FakeDelivery]]:
+        consumer = self._consumer(stream, durable)
+        if consumer is None:
+            raise TransportError(f"binding consumer {durable} refused by the server: not found")
+        return self._batches(consumer, batch, fetch_timeout_s)
+
     async def _batches(
         self, consumer: DurableConsumer, batch: int, fetch_timeout_s: float
     ) -> AsyncIterator[list[FakeDelivery]]:
@@ -463,6 +471,9 @@ class FakeTransport:
             ack_pending=len(consumer.leases),
             redelivered=sum(1 for lease in consumer.leases.values() if lease.num_delivered > 1),
             delivered_seq=consumer.cursor,
+            filters=tuple(consumer.filters),
+            ack_wait_s=consumer.ack_wait.total_seconds(),
+            max_deliver=consumer.max_deliver,
         )
 
     async def last_message(self, stream: str, subject: str) -> bytes | None:

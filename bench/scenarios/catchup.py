@@ -49,7 +49,7 @@ async def catchup(bench: Bench) -> Result:
     home = bench.fresh("catchup")
     load: dict[str, Any] = {"start": loadavg()}
     async with bench.server(home, durable=False) as server:
-        net = bench.network(home, server.url)
+        net = await bench.network(home, server)
         ws = to = None
         try:
             ws = await bench.lali(net, "WS", "--send-only", to=["FJ", "TO", "XH"])
@@ -67,14 +67,14 @@ async def catchup(bench: Bench) -> Result:
             await stop_all(ws, to)
     runs: dict[str, list[dict[str, Any]]] = {"lali": [], "baseline": []}
     async with bench.server(home, durable=True) as server:
-        bench.repoint(net, server.url)
+        bench.repoint(net, server)
         order = ["baseline", "lali"] if bench.smoke else ["baseline", "lali", "baseline"]
         for i, side in enumerate(order):
             if side == "lali":
                 worker = await bench.lali(net, "FJ", "--expect", str(n))
             else:
                 durable = f"raw-FJ-{i}"
-                worker = await bench.raw(server.url, home, "--durable", durable, "--expect", str(n))
+                worker = await bench.raw(server, home, "--durable", durable, "--expect", str(n))
             run = await drain(bench, worker, n, side, cap_s)
             runs[side].append(run)
             bench.say(

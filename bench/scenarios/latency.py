@@ -35,7 +35,7 @@ async def measure(bench: Bench, send: Worker, recv: Worker, n: int) -> list[floa
 async def run_lali(bench: Bench, n: int) -> list[float]:
     home = bench.fresh("lali-latency")
     async with bench.server(home, durable=True) as server:
-        net = bench.network(home, server.url)
+        net = await bench.network(home, server)
         recv = send = None
         try:
             recv = await bench.lali(net, "FJ")
@@ -52,8 +52,8 @@ async def run_baseline(bench: Bench, n: int) -> list[float]:
     async with bench.server(home, durable=True) as server:
         recv = send = None
         try:
-            recv = await bench.raw(server.url, home, "--durable", "raw-FJ")
-            send = await bench.raw(server.url, home, "--size", str(envelope_size()))
+            recv = await bench.raw(server, home, "--durable", "raw-FJ")
+            send = await bench.raw(server, home, "--size", str(envelope_size()))
             await recv.next("ready", timeout=60)
             await send.next("ready", timeout=60)
             return await measure(bench, send, recv, n)

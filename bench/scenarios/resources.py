@@ -45,7 +45,7 @@ async def steady(bench: Bench, send: Worker, recv: Worker, ready: dict[str, Any]
 async def run_lali(bench: Bench) -> dict[str, Any]:
     home = bench.fresh("lali-resources")
     async with bench.server(home, durable=True) as server:
-        net = bench.network(home, server.url)
+        net = await bench.network(home, server)
         recv = send = None
         try:
             recv = await bench.lali(net, "FJ")
@@ -61,9 +61,9 @@ async def run_baseline(bench: Bench) -> dict[str, Any]:
     async with bench.server(home, durable=True) as server:
         recv = send = None
         try:
-            recv = await bench.raw(server.url, home, "--durable", "raw-FJ")
+            recv = await bench.raw(server, home, "--durable", "raw-FJ")
             ready = await recv.next("ready", timeout=60)
-            send = await bench.raw(server.url, home, "--size", str(envelope_size()))
+            send = await bench.raw(server, home, "--size", str(envelope_size()))
             return await steady(bench, send, recv, ready)
         finally:
             await stop_all(send, recv)

@@ -57,7 +57,7 @@ async def drive(bench: Bench, send: Worker, recv: Worker, n: int) -> dict[str, f
 async def run_lali(bench: Bench, durable: bool, n: int) -> dict[str, float]:
     home = bench.fresh(f"lali-{'durable' if durable else 'fast'}")
     async with bench.server(home, durable) as server:
-        net = bench.network(home, server.url)
+        net = await bench.network(home, server)
         recv = send = None
         try:
             recv = await bench.lali(net, "FJ")
@@ -74,9 +74,9 @@ async def run_baseline(bench: Bench, durable: bool, n: int) -> dict[str, float]:
     async with bench.server(home, durable) as server:
         recv = send = None
         try:
-            recv = await bench.raw(server.url, home, "--durable", "raw-FJ")
+            recv = await bench.raw(server, home, "--durable", "raw-FJ")
             await recv.next("ready", timeout=60)
-            send = await bench.raw(server.url, home, "--size", str(envelope_size()))
+            send = await bench.raw(server, home, "--size", str(envelope_size()))
             await send.next("ready", timeout=60)
             return await drive(bench, send, recv, n)
         finally:

@@ -7,15 +7,23 @@ from typing import Annotated
 
 import typer
 
-from keys import verify_directory
+from keys import Directory, RootSet, verify_directory_update
 from node.cli.common import fail
 from node.config import NodeSettings
+from node.exchange.continuity import accept_restore, hub_checkpoint
 from node.exchange.trust import parse_root_keys
 from node.exchange.witness import local_checkpoints, published_checkpoint
 from node.protocol.checkpoint import Checkpoint, verify_checkpoint
 from node.storage.audit import list_entries, verify_file
+from node.storage.database import Database
 from node.transport import Transport
-from schemas.errors import DirectoryExpired, LaliError, SenderMismatch, TransportError
+from schemas.errors import (
+    DirectoryExpired,
+    LaliError,
+    SenderMismatch,
+    TransportError,
+    UntrustedMessage,
+)
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -61,14 +69,23 @@ def verify(
         )
 
 
-def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> list[Checkpoint]:
-    """Our verified checkpoints: from the database and (unless offline) the hub."""
+def _cached_directory(settings: NodeSettings) -> Directory:
+    """The node's cached directory, checked as the node checks it (configured roots at
+    their threshold, and the roots the directory declares), with its grace period."""
     data, roots = settings.directory.read_bytes(), parse_root_keys(settings.root_keys)
+    trusted = RootSet(roots, settings.directory_threshold)
     now = datetime.now(UTC)
     try:
-        directory = verify_directory(data, roots, now)
+        directory, _ = verify_directory_update(data, trusted, now)
     except DirectoryExpired:  # within the node's grace period it still serves
-        directory = verify_directory(data, roots, now - timedelta(hours=settings.directory_grace_h))
+        grace = now - timedelta(hours=settings.directory_grace_h)
+        directory, _ = verify_directory_update(data, trusted, grace)
+    return directory
+
+
+def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> list[Checkpoint]:
+    """Our verified checkpoints: from the database and (unless offline) the hub."""
+    directory = _cached_directory(settings)
     blobs = local_checkpoints(path, settings.code)
     if not offline:
         try:
@@ -81,7 +98,20 @@ def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> li
             )
         else:
             if remote is not None:
-                blobs.append(remote)
+                try:
+                    verify_checkpoint(remote, directory)
+                except UntrustedMessage as exc:
+                    # Anything on the subject is not evidence against an intact log:
+                    # it says nothing about our chain, so it is reported, not failed on.
+                    typer.secho(
+                        f"warning: the newest message on our checkpoint subject is not a"
+                        f" valid checkpoint ({exc.reason}: {exc}); checked local"
+                        " checkpoints only",
+                        err=True,
+                        fg=typer.colors.YELLOW,
+                    )
+                else:
+                    blobs.append(remote)
     checkpoints = [verify_checkpoint(b, directory) for b in blobs]
     if any(c.member != settings.code for c in checkpoints):
         raise SenderMismatch("a checkpoint of another member was found for us")
@@ -119,3 +149,56 @@ def list_(
             f"{e.seq:>6} {e.at} {e.kind:<9} {e.message_id or '-':<36} {e.peer or '-':<12}"
             f" {e.topic or '-':<20} {e.reason or '':<18} {size}"
         )
+
+
+@app.command("accept-restore")
+def accept_restore_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="node.toml")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: entries after it are lost")] = False,
+) -> None:
+    """Let a node run on a log restored from an older copy, on the record.
+
+    A node refuses to start when its audit log is behind (or departs from) the newest
+    checkpoint of ours that the hub holds. This writes an audit entry
+    ``restore_accepted`` naming that checkpoint and how many entries we have, so the
+    node starts; the hub sees our next checkpoint and alarms, as it should. Ask the
+    hub to redeliver what was lost (docs/operations.md, "A node restored from a backup").
+
+    Example: lali audit accept-restore --config demo-data/FJ/node.toml --yes
+    """
+    settings = NodeSettings.load(config)
+    try:
+        checkpoint, ours = asyncio.run(_accept_restore(settings, confirm=yes))
+    except LaliError as exc:
+        raise fail(exc) from exc
+    if checkpoint is None:
+        typer.echo("the hub holds no checkpoint of ours: nothing to accept")
+    elif not yes:
+        typer.echo(
+            f"the hub holds our checkpoint at entry {checkpoint.count}; this log has {ours}."
+            " Run again with --yes to accept the loss and start the node."
+        )
+        raise typer.Exit(1)
+    else:
+        typer.echo(f"accepted: running from entry {ours}, the hub held {checkpoint.count}")
+
+
+async def _accept_restore(
+    settings: NodeSettings, *, confirm: bool
+) -> tuple[Checkpoint | None, int]:
+    directory = _cached_directory(settings)
+    transport = Transport(settings.connect_options("audit", one_shot=True))
+    await transport.connect()
+    try:
+        checkpoint = await hub_checkpoint(transport, settings.stream, directory, settings.code)
+    finally:
+        await transport.close()
+    db = await Database.open(settings.database)
+    try:
+        row = await db.fetchone("SELECT count FROM audit_head WHERE id = 1")
+        ours = int(row[0]) if row else 0
+        if checkpoint is not None and confirm:
+            await accept_restore(db, checkpoint, ours)
+    finally:
+        await db.close()
+    return checkpoint, ours

@@ -20,14 +20,15 @@ from keys import (
     Role,
     RootEntry,
     RootKey,
+    RootSet,
     load_root_key,
     save_root_key,
-    sign_directory,
-    verify_directory,
+    verify_directory_update,
 )
+from keys.verify import merge_signatures, read_signed_file, sign_payload
 from node.cli.common import fail, read_passphrase
 from node.exchange.trust import parse_root_keys
-from schemas.errors import ConfigError, LaliError
+from schemas.errors import ConfigError, LaliError, PolicyViolation
 
 app = typer.Typer(help="The signed member directory (hub operators).", no_args_is_help=True)
 
@@ -117,42 +118,142 @@ def add(
 
 @app.command("sign")
 def sign(
-    draft: Draft,
     root_key: Annotated[
         list[Path], typer.Option(help="root key file; repeat for a threshold of roots")
     ],
     out: Annotated[Path, typer.Option(help="signed directory to write")],
+    draft: Annotated[
+        Path | None, typer.Option(help="unsigned draft kept by the hub (or --from)")
+    ] = None,
     valid_days: Annotated[int, typer.Option(help="days until the directory expires")] = 30,
     passphrase_file: PassFile = None,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="write only these signatures even if they fall short of the threshold"
+            " the directory declares (merge them with `lali directory merge`)",
+        ),
+    ] = False,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="sign the directory in this (partially) signed file as it is, instead"
+            " of a new one from --draft (another officer's --partial output)",
+        ),
+    ] = None,
 ) -> None:
     """Sign the draft into a directory with the next version number.
 
+    A threshold ceremony, one root key per offline machine: the first officer signs the
+    draft with --partial; each other officer signs that file's directory with
+    --partial --from; `lali directory merge` puts the signatures together.
+
     Example: lali directory sign --draft directory.draft.json --root-key hub-root.key \\
         --out directory.json
+    Example: lali directory sign --partial --from part-1.json --root-key root-2.key \\
+        --out part-2.json
     """
+    if (draft is None) == (from_file is None):
+        raise typer.BadParameter("give exactly one of --draft or --from")
     try:
-        doc = _read_draft(draft)
         passphrase = read_passphrase(passphrase_file)
         roots = [load_root_key(path, passphrase) for path in root_key]
-        now = datetime.now(UTC)
-        directory = Directory(
-            version=int(doc["version"]) + 1,
-            issued_at=now,
-            expires_at=now + timedelta(days=valid_days),
-            members=[Member.model_validate(m) for m in doc["members"]],
-            roots=[RootEntry.model_validate(r) for r in doc.get("roots", [])],
-            root_threshold=int(doc.get("root_threshold", 1)),
-        )
+        if from_file is not None:
+            source = read_signed_file(from_file.read_bytes())
+            payload, directory, doc = source.payload, source.unverified_directory(), None
+        else:
+            assert draft is not None
+            doc = _read_draft(draft)
+            now = datetime.now(UTC)
+            directory = Directory(
+                version=int(doc["version"]) + 1,
+                issued_at=now,
+                expires_at=now + timedelta(days=valid_days),
+                members=[Member.model_validate(m) for m in doc["members"]],
+                roots=[RootEntry.model_validate(r) for r in doc.get("roots", [])],
+                root_threshold=int(doc.get("root_threshold", 1)),
+            )
+            payload = directory.model_dump_json().encode("utf-8")
     except ValidationError as exc:
         raise typer.BadParameter(f"{draft}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
     except LaliError as exc:
         raise fail(exc) from exc
-    out.write_bytes(sign_directory(directory, roots))
-    doc["version"] = directory.version
-    _write_draft(draft, doc)
-    signers = ", ".join(r.kid for r in roots)
-    typer.echo(f"directory version {directory.version} signed by {signers} -> {out}")
+    signers = {r.kid for r in roots}
+    declared = {r.kid for r in directory.roots}
+    short = len(signers & declared) < directory.root_threshold if declared else False
+    if short and not partial:
+        raise fail(
+            PolicyViolation(
+                f"the directory declares {len(declared)} roots, threshold"
+                f" {directory.root_threshold}, and these keys are {len(signers & declared)}"
+                " of them: nodes would refuse the file. Sign with more --root-key, or with"
+                " --partial on each officer's machine and `lali directory merge`"
+            )
+        )
+    out.write_bytes(sign_payload(payload, roots))
+    if doc is not None and draft is not None:
+        doc["version"] = directory.version
+        _write_draft(draft, doc)
+    names = ", ".join(r.kid for r in roots)
+    typer.echo(f"directory version {directory.version} signed by {names} -> {out}")
     typer.echo(f"expires {directory.expires_at.isoformat(timespec='seconds')}")
+    if from_file is not None:
+        typer.echo(f"members: {', '.join(directory.codes())}")
+    if partial:
+        typer.echo(
+            f"partial: {len(roots)} signature(s); sign the same directory elsewhere with"
+            f" `lali directory sign --partial --from {out.name} ...`, then"
+            " `lali directory merge`"
+        )
+
+
+@app.command("merge")
+def merge(
+    files: Annotated[list[Path], typer.Argument(help="partially signed files of one directory")],
+    out: Annotated[Path, typer.Option(help="merged signed directory to write")],
+    root_public: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="root public key (base64) to check signatures by, besides the roots"
+            " the directory declares (e.g. the old roots in a rotation); repeatable"
+        ),
+    ] = None,
+) -> None:
+    """Merge the signatures of several files over the same directory into one file.
+
+    Refuses files that sign different bytes, a key id that signed twice, a signature
+    that does not verify and one whose key it cannot check. Then run `lali directory
+    show` on the result before publishing it.
+
+    Example: lali directory merge part-1.json part-2.json --out directory.json
+    """
+    try:
+        known = parse_root_keys(root_public) if root_public else {}
+        merged = merge_signatures([path.read_bytes() for path in files], known)
+        taken_apart = read_signed_file(merged)
+        directory = taken_apart.unverified_directory()
+    except OSError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except LaliError as exc:
+        raise fail(exc) from exc
+    out.write_bytes(merged)
+    kids = [kid for kid, _ in taken_apart.signatures]
+    typer.echo(
+        f"directory version {directory.version}: {len(kids)} signature(s)"
+        f" ({', '.join(kids)}) -> {out}"
+    )
+    if directory.roots:
+        declared = {r.kid for r in directory.roots}
+        have = len(declared & set(kids))
+        met = "met" if have >= directory.root_threshold else "NOT met: nodes will refuse it"
+        typer.echo(
+            f"declared roots: {have} of {len(declared)} signed,"
+            f" threshold {directory.root_threshold}: {met}"
+        )
 
 
 @app.command("show")
@@ -161,21 +262,31 @@ def show(
     root_public: Annotated[
         list[str], typer.Option(help="trusted root public key (base64); repeatable")
     ],
+    threshold: Annotated[
+        int, typer.Option(min=1, help="how many of them must sign (directory_threshold)")
+    ] = 1,
 ) -> None:
-    """Verify a signed directory against root keys and print its members.
+    """Verify a signed directory as a node does and print its members: `threshold` of
+    the given root keys, and the threshold of the roots the directory declares.
 
     Example: lali directory show directory.json --root-public 3q2+7w...=
     """
     try:
-        directory = verify_directory(
-            path.read_bytes(), parse_root_keys(root_public), datetime.now(UTC)
-        )
+        data, roots = path.read_bytes(), parse_root_keys(root_public)
+        directory, _ = verify_directory_update(data, RootSet(roots, threshold), datetime.now(UTC))
+        signers = read_signed_file(data).signers(roots)
     except LaliError as exc:
         raise fail(exc) from exc
     typer.echo(
         f"directory version {directory.version}, issued {directory.issued_at:%Y-%m-%d %H:%M}"
         f" UTC, expires {directory.expires_at:%Y-%m-%d %H:%M} UTC: signature ok"
     )
+    typer.echo(f"  signed by {', '.join(signers)} (threshold {threshold} of the given keys)")
+    if directory.roots:
+        typer.echo(
+            f"  declares {len(directory.roots)} roots, threshold {directory.root_threshold}:"
+            f" {', '.join(r.kid for r in directory.roots)}"
+        )
     for m in directory.members:
         typer.echo(f"  {m.code}  {m.role.value:<6}  {m.name}")
         for k in m.keys:
@@ -249,7 +360,8 @@ def publish(
     try:
         settings = NodeSettings.load(config)
         data = path.read_bytes()
-        directory = verify_directory(data, parse_root_keys(settings.root_keys), datetime.now(UTC))
+        trusted = RootSet(parse_root_keys(settings.root_keys), settings.directory_threshold)
+        directory, _ = verify_directory_update(data, trusted, datetime.now(UTC))
 
         async def put() -> int:
             transport = Transport(settings.connect_options("publish", one_shot=True))

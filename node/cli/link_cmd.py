@@ -36,6 +36,9 @@ def resync(
     monitor: Annotated[str, typer.Option(help="its monitoring address")] = (
         "http://127.0.0.1:8222"
     ),
+    tls_ca: Annotated[
+        Path, typer.Option(help="the CA of the server's certificate (`lali deploy tls`)")
+    ] = Path("/etc/nats/tls/ca.pem"),
     stream: Annotated[str, typer.Option(help="the stream whose sources to keep")] = "LALI_ALERTS",
     inbox_prefix: Annotated[str, typer.Option(help="the operator's inbox prefix")] = "_INBOX_OPS",
     poll: Annotated[float, typer.Option(help="seconds between two reads of /leafz")] = 0.1,
@@ -49,20 +52,26 @@ def resync(
     """
     logs.configure(json=log_json)
     try:
-        asyncio.run(_resync(nkey_seed, server, monitor, stream, inbox_prefix, poll))
+        asyncio.run(_resync(nkey_seed, server, tls_ca, monitor, stream, inbox_prefix, poll))
     except LaliError as exc:
         raise fail(exc) from exc
 
 
 async def _resync(
-    seed: Path, server: str, monitor: str, stream: str, inbox: str, poll: float
+    seed: Path, server: str, tls_ca: Path, monitor: str, stream: str, inbox: str, poll: float
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     transport = Transport(
-        ConnectOptions(url=server, name="lali-link-resync", inbox_prefix=inbox, nkey_seed_file=seed)
+        ConnectOptions(
+            url=server,
+            name="lali-link-resync",
+            inbox_prefix=inbox,
+            nkey_seed_file=seed,
+            tls_ca=tls_ca,
+        )
     )
     await transport.connect()
     try:

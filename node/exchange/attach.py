@@ -1,6 +1,6 @@
-"""Getting a node onto the broker: connect, find (or create) the stream, bind the
-durable consumer. Each is retried with backoff until it works or the node stops; a
-refusal that waiting cannot cure is raised."""
+"""Getting a node onto the broker: connect, create the stream (the hub), bind the
+durable consumer the hub configured. Each is retried with backoff until it works or the
+node stops; a refusal that waiting cannot cure is raised."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
-from keys import Role
+from node.exchange.consumers import filters_for, unsafe_filters
 from node.exchange.policy import StreamPolicy
 from node.exchange.trust import Trust
-from node.protocol.subjects import STREAM_SUBJECTS, checkpoint_subject, receipt_filter, topic_filter
-from node.transport.ports import PulledMessage, TransportPort
+from node.protocol.subjects import STREAM_SUBJECTS
+from node.transport.ports import ConsumerState, PulledMessage, TransportPort
 from schemas.errors import TransportError
 
 log = structlog.get_logger("lali.node")
@@ -41,7 +41,8 @@ async def connect_forever(transport: TransportPort, stopping: asyncio.Event) -> 
 
 
 async def ensure_stream(transport: TransportPort, s: StreamPolicy, stopping: asyncio.Event) -> None:
-    """Create the stream, or wait for the hub to: members may not create it."""
+    """Create the stream (the hub's node; members neither create nor inspect it: they
+    wait for their consumer instead, ``bind_consumer``)."""
     delay = 1.0
     while True:
         try:
@@ -69,26 +70,42 @@ async def ensure_stream(transport: TransportPort, s: StreamPolicy, stopping: asy
 
 
 async def bind_consumer(
-    transport: TransportPort,
-    s: StreamPolicy,
-    filters: list[str],
-    stopping: asyncio.Event,
+    transport: TransportPort, s: StreamPolicy, stopping: asyncio.Event
 ) -> AsyncIterator[Sequence[PulledMessage]] | None:
-    """Bind our durable consumer. A timeout (a cluster still electing its leaders, a
-    busy server) is retried with backoff; a refusal is final and said loudly."""
+    """Bind our durable consumer as the hub configured it. We never create or change it
+    (members may not: docs/security.md §5), so until it exists we wait with backoff and
+    say so. A consumer whose filters would deliver dead letters is never consumed: a
+    node that rejected its own dead letters would write them again, for ever. A timeout
+    is retried; a refusal of our own consumer's subjects is final, and said loudly."""
     delay = 1.0
     while not stopping.is_set():
         try:
-            return await transport.durable_pull(
-                s.stream,
-                s.durable,
-                filters,
-                ack_wait_s=s.ack_wait_s,
-                max_deliver=s.max_deliver,
-                batch=s.fetch_batch,
-                fetch_timeout_s=FETCH_WAIT_S,
-            )
+            state = await transport.consumer_state(s.stream, s.durable)
+            if state is None:
+                log.warning(
+                    "waiting_for_consumer",
+                    consumer=s.durable,
+                    message=f"waiting for the hub to create consumer {s.durable}",
+                    retry_in_s=delay,
+                )
+            elif unsafe := unsafe_filters(state.filters):
+                log.error(
+                    "consumer_unsafe",
+                    consumer=s.durable,
+                    filters=list(state.filters),
+                    message=f"consumer {s.durable} would deliver dead letters ({unsafe}):"
+                    " not consuming it until the hub configures it again",
+                    retry_in_s=delay,
+                )
+            else:
+                _compare_settings(state, s)
+                return await transport.bind_pull(
+                    s.stream, s.durable, batch=s.fetch_batch, fetch_timeout_s=FETCH_WAIT_S
+                )
         except TransportError as exc:
+            refusal = (transport.last_refusal or "").lower()
+            if s.durable.lower() in refusal or "subscription to" in refusal:
+                raise  # our own consumer or inbox refused: credentials, not a wait
             if "timeout" not in str(exc).lower():
                 raise
             log.warning("consumer_bind_retry", error=str(exc), retry_in_s=delay)
@@ -98,9 +115,24 @@ async def bind_consumer(
     return None
 
 
+def _compare_settings(state: ConsumerState, s: StreamPolicy) -> None:
+    """The broker redelivers as the hub's consumer says; our node.toml should agree, or
+    a deferred message stops being redelivered before we treat a delivery as its last."""
+    if (state.ack_wait_s, state.max_deliver) != (s.ack_wait_s, s.max_deliver):
+        log.warning(
+            "consumer_settings_differ",
+            consumer=s.durable,
+            hub_ack_wait_s=state.ack_wait_s,
+            hub_max_deliver=state.max_deliver,
+            ack_wait_s=s.ack_wait_s,
+            max_deliver=s.max_deliver,
+            message="set ack_wait_s and max_deliver in node.toml to the hub's",
+        )
+
+
 def consumer_filters(s: StreamPolicy, trust: Trust) -> list[str]:
-    """Our topics, our receipts, and (at the hub) every member's checkpoints."""
-    subjects = [*(topic_filter(t) for t in s.topics), receipt_filter(s.code)]
-    if trust.directory.member(s.code).role is Role.HUB:
-        subjects.append(checkpoint_subject("*"))
-    return subjects
+    """Our topics (from node.toml), our receipts, and (at the hub) every member's
+    checkpoints: the filters the hub gives our consumer when the directory lists the
+    same topics (``consumers.filters_for``)."""
+    role = trust.directory.member(s.code).role
+    return list(filters_for(s.code, role, (t.value for t in s.topics)))

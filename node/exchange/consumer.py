@@ -21,6 +21,7 @@ from node.exchange.policy import StreamPolicy
 from node.exchange.receipts import ReceiptDecision, ReceiptIntake
 from node.exchange.trust import Trust
 from node.exchange.witness import Witness
+from node.protocol.msgid import nats_msg_id
 from node.protocol.subjects import dead_letter_subject, is_checkpoint_subject, is_receipt_subject
 from node.protocol.wire import LABEL
 from node.storage.database import Database
@@ -163,6 +164,7 @@ class Consumer:
                     d.data,
                     final=d.num_delivered >= self.policy.max_deliver,
                     received_at=d.stored_at,
+                    stream_seq=d.stream_seq,
                 )
                 for d in deliveries
             ]
@@ -213,7 +215,9 @@ class Consumer:
             await self.transport.publish(
                 dead_letter_subject(code),
                 delivery.data,
-                f"dead-{code}-{delivery.stream_seq}",
+                # Hashed from the subject and bytes: another member cannot take the id
+                # first, and our own copies of identical junk are kept once per window.
+                nats_msg_id(dead_letter_subject(code), delivery.data),
                 headers={"Lali-Reason": reason or "", "Lali-Subject": delivery.subject},
             )
         except TransportError as exc:

@@ -2,7 +2,10 @@
 
 An alert is *accepted* once its ``sent`` audit entry and its outbox row commit together;
 from then on it is never lost: if the link is down it stays queued and the publisher
-retries it with the same ``Nats-Msg-Id`` (the broker drops duplicates).
+retries it with the same ``Nats-Msg-Id`` (the broker drops duplicates). Every outbox
+row (alert, receipt, checkpoint) is published under the id its subject and stored bytes
+hash to (``node.protocol.msgid``): a retry carries the same id, and nobody without the
+bytes can take that id first.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import structlog
 from keys import Identity
 from node.exchange.trust import Trust
 from node.protocol.envelope import seal
+from node.protocol.msgid import nats_msg_id
 from node.protocol.subjects import alert_subject
 from node.protocol.wire import Header
 from node.storage.database import Database, Tx, utc_now_text
@@ -316,7 +320,7 @@ class Outbound:
         if transport is None:
             return [], True
         results = await transport.publish_pipelined(
-            [Publication(r.subject, r.envelope, r.message_id) for r in rows],
+            [Publication(r.subject, r.envelope, nats_msg_id(r.subject, r.envelope)) for r in rows],
             window=PUBLISH_WINDOW,
         )
         published: list[tuple[str, int]] = []

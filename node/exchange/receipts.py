@@ -40,7 +40,10 @@ RECEIPT_OUTBOX_SQL = (
 
 
 def receipt_row(header: Header, me: Identity, now: datetime) -> tuple[Any, ...]:
-    """The outbox row of our signed receipt for ``header`` (RECEIPT_OUTBOX_SQL)."""
+    """The outbox row of our signed receipt for ``header`` (RECEIPT_OUTBOX_SQL). The
+    receipt is signed once, here, and its bytes stored: every retry publishes those
+    bytes, so under the same ``Nats-Msg-Id`` (hashed from them); the row's key is
+    local."""
     return (
         f"rcpt-{header.message_id}-{me.code}",
         receipt_subject(header.sender, me.code),

@@ -39,7 +39,10 @@ class Witness:
         self.clock = clock
 
     async def checkpoint_now(self) -> Checkpoint | None:
-        """Sign the current head if it moved since our last checkpoint; queue it."""
+        """Sign the current head if it moved since our last checkpoint; queue it. The
+        outbox keeps the signed bytes, so a retry publishes them under the same
+        ``Nats-Msg-Id``; a checkpoint of another head for the same count (a log restored
+        from a backup) has other bytes, so another id, and reaches the hub."""
         now = self.clock()
         async with self.db.transaction() as tx:
             row = await tx.fetchone("SELECT count, head FROM audit_head WHERE id = 1")

@@ -24,7 +24,13 @@ from node.exchange.inbound.decisions import Decision, Outcome
 from node.exchange.receipts import ReceiptDecision
 from node.ops.natsconfig import render_nats_config
 from node.ops.natsserver import NatsServer
-from node.ops.provision import MemberSpec, Network, provision_keys, write_node_configs
+from node.ops.provision import (
+    MemberSpec,
+    Network,
+    provision_consumers,
+    provision_keys,
+    write_node_configs,
+)
 from node.protocol.envelope import Opened
 from node.runtime import Node
 from node.storage.audit import verify_file
@@ -152,8 +158,13 @@ async def _run(
     server = NatsServer(root / "nats", config_file=conf)
     await asyncio.to_thread(server.start)
     try:
-        write_node_configs(network, server.url, serve.node_config if serve else None)
+        write_node_configs(
+            network, server.url, serve.node_config if serve else None, tls_ca=server.tls.ca
+        )
         add_watchlist(network.configs[WATCHER])
+        # As the hub's node does when it starts: the stream and every member's consumer
+        # (members may only bind to theirs), so no member waits for the hub here.
+        await provision_consumers(network)
         return await _run_network(network, server.url, out, timeout, serve)
     finally:
         await asyncio.to_thread(server.stop)
@@ -168,7 +179,7 @@ async def _run_network(
 ) -> int:
     now = datetime.now(UTC)
     root = network.root
-    out(f"demo: nats-server on {url} (permissions from the directory); network in {root}")
+    out(f"demo: nats-server on {url} (TLS only, permissions from the directory); network in {root}")
     out("demo: members " + ", ".join(f"{m.code} ({m.name})" for m in MEMBERS))
     tracker = Tracker()
     nodes = {code: Node(NodeSettings.load(path)) for code, path in network.configs.items()}

@@ -1,6 +1,7 @@
 """nats-server configuration generated from the member directory (`lali deploy
 nats-config`): one nkey user per member, allowed to publish only on subjects that carry
-its own code and to use only its own durable consumer and reply inbox.
+its own code, to fetch from and acknowledge only its own durable consumer (which the hub
+configures), and to read only its own reply inbox.
 
 The same rules as the hand-written ``deploy/nats/single.conf``, kept in one place so
 the embedded server of ``lali demo`` has the permissions production has.
@@ -34,6 +35,15 @@ def write_seed(path: Path, seed: bytes) -> None:
 
 
 def member_permissions(code: str, role: Role, stream: str) -> dict[str, list[str]]:
+    """What a node may do on the broker. A member publishes only as itself, and of its
+    durable consumer ``node-<CODE>`` (which the hub configures: node/exchange/
+    consumers.py) it may only read the state, fetch and acknowledge: no creating,
+    updating or deleting a consumer, no stream information. The directory bucket it
+    reads with plain message gets and a subscription to the key's subject, never a
+    consumer: a consumer a member creates could be a push consumer whose deliveries
+    (and redeliveries) go to any subject it names. The bucket holds only the signed,
+    public directory. The hub may also create the stream, configure every member's
+    consumer and publish the directory."""
     durable = f"node-{code}"
     kv = f"KV_{DIRECTORY_BUCKET}"
     publish = [
@@ -41,32 +51,36 @@ def member_permissions(code: str, role: Role, stream: str) -> dict[str, list[str
         f"lali.receipt.*.{code}",
         f"lali.dead.{code}",
         f"lali.checkpoint.{code}",
-        "$JS.API.INFO",
-        f"$JS.API.STREAM.INFO.{stream}",
         f"$JS.API.DIRECT.GET.{stream}.lali.checkpoint.{code}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
         f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
         f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
         f"$JS.API.STREAM.INFO.{kv}",
-        f"$JS.API.CONSUMER.CREATE.{kv}",
-        f"$JS.API.CONSUMER.CREATE.{kv}.>",
-        f"$JS.API.CONSUMER.INFO.{kv}.>",
-        f"$JS.API.CONSUMER.DELETE.{kv}.>",
-        f"$JS.FC.{kv}.>",
+        f"$JS.API.STREAM.MSG.GET.{kv}",
         f"lali.heartbeat.{code}",
     ]
-    subscribe = [f"_INBOX_{code}.>"]
-    if role is Role.HUB:  # the hub creates the stream and publishes the directory
+    subscribe = [f"_INBOX_{code}.>", f"$KV.{DIRECTORY_BUCKET}.current"]
+    if role is Role.HUB:
         publish += [
             f"$JS.API.STREAM.CREATE.{stream}",
+            f"$JS.API.STREAM.INFO.{stream}",
+            *hub_consumer_permissions(stream),
             f"$JS.API.STREAM.CREATE.{kv}",
             f"$KV.{DIRECTORY_BUCKET}.current",
         ]
         publish += hub_watch_permissions(code, stream)
         subscribe.append("lali.heartbeat.*")
     return {"publish": publish, "subscribe": subscribe}
+
+
+def hub_consumer_permissions(stream: str) -> list[str]:
+    """The hub creates and updates every member's durable consumer (``node-<CODE>``;
+    a subject token cannot be half a wildcard, so any name): with several filters the
+    request names the consumer only, with one it names the filter too."""
+    return [
+        f"$JS.API.CONSUMER.CREATE.{stream}.*",
+        f"$JS.API.CONSUMER.CREATE.{stream}.*.>",
+    ]
 
 
 def hub_watch_permissions(code: str, stream: str) -> list[str]:

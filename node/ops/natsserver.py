@@ -3,6 +3,12 @@
 Used by ``lali demo`` and by the test fixtures. The server binds to loopback on a free
 port chosen by the server itself (``-p -1``); we learn the port from its log line, so
 there is no race between picking a port and binding it.
+
+TLS is always on: every client connection must be TLS, handshake first (the server
+runs a config that includes the caller's and adds the ``tls {}`` block, or the caller's
+config carries that block itself). Unless told which files to use, a server makes its
+own private CA and a certificate for the loopback names
+(``node.ops.tls.local_server_tls``); clients trust ``server.tls.ca``.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
+from node.ops.tls import ServerTls, local_server_tls, nats_tls_block
 from schemas.errors import ConfigError, TransportError
 
 log = structlog.get_logger("lali.natsserver")
@@ -41,7 +49,8 @@ class NatsServer:
     """One nats-server process with JetStream and its own store directory.
 
     The store directory is passed as ``-sd``; a ``config_file`` given here must not set
-    ``store_dir`` itself (nats-server refuses the duplicate).
+    ``store_dir`` itself (nats-server refuses the duplicate). Plain (non-TLS) client
+    connections are refused.
     """
 
     def __init__(
@@ -53,10 +62,25 @@ class NatsServer:
         host: str = "127.0.0.1",
         log_file: Path | None = None,
         sync_always: bool = False,
+        tls: ServerTls | None = None,
+        tls_in_config: bool = False,
     ) -> None:
         """``sync_always``: fsync every write before acknowledging it (production
         setting; without it nats-server syncs every 2 minutes and a crash of the
-        machine can lose acknowledged messages)."""
+        machine can lose acknowledged messages).
+
+        ``tls``: the server's certificate and key, and the CA its clients trust; by
+        default a private CA and a loopback certificate made in ``<store_dir>-tls/``
+        (kept there, so a server restarted on the same store keeps its CA).
+        ``tls_in_config``: ``config_file`` has its own ``tls {}`` block naming the files
+        of ``tls`` (the deploy/nats configs); otherwise the server runs a config beside
+        the store directory that includes ``config_file`` and adds the block."""
+        if tls_in_config and tls is None:
+            raise TypeError("tls_in_config needs the tls files that the config names")
+        self.tls = tls or local_server_tls(
+            store_dir.with_name(f"{store_dir.name}-tls"), datetime.now(UTC)
+        )
+        self.tls_in_config = tls_in_config
         self.store_dir = store_dir
         if sync_always and config_file is None:
             store_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +99,7 @@ class NatsServer:
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("server not started")
-        return f"nats://{self.host}:{self.port}"
+        return f"tls://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -86,8 +110,9 @@ class NatsServer:
             raise RuntimeError("server already running")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [str(nats_server_binary())]
-        if self.config_file is not None:
-            args += ["-c", str(self.config_file)]
+        config = self.config_file if self.tls_in_config else self._with_tls()
+        if config is not None:
+            args += ["-c", str(config)]
         args += ["-a", self.host, "-p", str(self.requested_port), "-js", "-sd", str(self.store_dir)]
         self._ready.clear()
         self.port = None
@@ -105,6 +130,17 @@ class NatsServer:
         self.requested_port = self.port
         log.info("nats_server_started", url=self.url, store_dir=str(self.store_dir))
         return self.url
+
+    def _with_tls(self) -> Path:
+        """A config that includes ``config_file`` (by a relative path: nats-server
+        resolves includes against the including file's folder) and requires TLS."""
+        path = self.store_dir.with_name(f"{self.store_dir.name}.tls.conf")
+        lines = ["# Written by NatsServer: TLS (handshake first) for every client."]
+        if self.config_file is not None:
+            include = os.path.relpath(self.config_file.resolve(), path.parent.resolve())
+            lines.append(f'include "{include}"')
+        path.write_text("\n".join(lines) + "\n" + nats_tls_block(self.tls), encoding="utf-8")
+        return path
 
     def _read_log(self) -> None:
         proc = self._proc

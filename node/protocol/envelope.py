@@ -30,6 +30,7 @@ from keys.identity import Identity
 from keys.ids import key_id
 from node.protocol.wire import (
     LABEL,
+    MAX_MS,
     MAX_RECIPIENTS,
     TAG_LEN,
     Frame,
@@ -157,6 +158,9 @@ def seal(
         raise PolicyViolation(f"at most {MAX_RECIPIENTS} recipients")
     if alert.expires_at is not None and alert.expires_at <= now:
         raise PolicyViolation("the alert has already expired")
+    if alert.expires_at is not None and to_ms(alert.expires_at) > MAX_MS:
+        # The header cannot carry it: every receiver would reject the envelope.
+        raise PolicyViolation("the alert expires after 9999-12-31T23:59:59.999Z")
     # 2. Our own keys must be the ones the directory holds for us, valid now.
     sign_kid, enc_kid = _sender_kids(sender)
     owner, sign_entry = directory.signing_key(sign_kid)

@@ -47,7 +47,8 @@ class Receipt:
 
     @property
     def receipt_id(self) -> str:
-        """The broker de-duplication id: one receipt per message and recipient."""
+        """Our outbox key for it: one receipt per message and recipient. Never sent:
+        its ``Nats-Msg-Id`` is hashed from its bytes (``node.protocol.msgid``)."""
         return f"rcpt-{self.message_id}-{self.recipient}"
 
 

@@ -167,10 +167,12 @@ class Tx:
     async def audit(self, kind: str, **fields: Unpack[AuditFields]) -> StoredEntry:
         """Append one audit entry, chained to the head, in this transaction.
 
-        Kinds: ``sent``, ``received``, ``rejected`` (with ``reason``), ``receipt``,
-        ``expired``, ``refused`` (a local request a rule forbade), ``directory``; from
-        the handlers: ``handler_refused``, ``handled``, ``handler_error``,
-        ``handler_failed``, ``handler_retry``, ``handler_action``, ``hit``.
+        Kinds: ``sent``, ``received``, ``rejected`` (with ``reason``), ``deferred``
+        (with ``reason``: the first deferral of a stream message), ``replayed`` (an
+        alert we hold, in another stream message), ``receipt``, ``expired``,
+        ``refused`` (a local request a rule forbade), ``directory``; from the handlers:
+        ``handler_refused``, ``handled``, ``handler_error``, ``handler_failed``,
+        ``handler_retry``, ``handler_action``, ``hit``.
         """
         await self.load_head()
         return self.append_audit(kind, **fields)

@@ -1,6 +1,9 @@
 """The node database's tables: audit log (hash-chained, append-only by trigger), inbox,
-outbox, receipts, checkpoints, handler jobs and hits. ``database.py`` beside it opens
-the file and runs transactions on it."""
+outbox, receipts, checkpoints, audited deliveries, handler jobs and hits.
+``database.py`` beside it opens the file and runs transactions on it.
+
+The script runs at every open, so a table added later (``audited_deliveries``) is
+created in an older file then: an addition needs no migration and no new version."""
 
 SCHEMA_VERSION = 1
 
@@ -42,7 +45,9 @@ CREATE TABLE IF NOT EXISTS inbox (
     state       TEXT NOT NULL DEFAULT 'new'
 );
 CREATE TABLE IF NOT EXISTS outbox (
-    message_id   TEXT PRIMARY KEY,            -- the Nats-Msg-Id (receipts: rcpt-<id>-<me>)
+    message_id   TEXT PRIMARY KEY,            -- our key (receipts: rcpt-<id>-<me>, checkpoints:
+                                              -- ckpt-<me>-<count>); the Nats-Msg-Id is hashed
+                                              -- from subject and envelope (protocol/msgid.py)
     kind         TEXT NOT NULL DEFAULT 'alert',
     subject      TEXT NOT NULL,
     envelope     BLOB NOT NULL,
@@ -71,6 +76,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     at         TEXT NOT NULL,
     checkpoint BLOB NOT NULL,                 -- the signed bytes
     PRIMARY KEY (member, count)
+);
+CREATE TABLE IF NOT EXISTS audited_deliveries (  -- stream messages audited before they
+    stream_seq INTEGER NOT NULL,              -- were settled for good (a deferral, a replay):
+    sha256     TEXT NOT NULL,                 -- a redelivery of one is not audited again
+    kind       TEXT NOT NULL,                 -- (the hash: a stream re-created from 1 does
+    audit_seq  INTEGER NOT NULL,              -- not make a new message look audited)
+    PRIMARY KEY (stream_seq, sha256)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS handler_jobs (     -- work for handler instances (node/handlers)

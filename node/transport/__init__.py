@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,7 +30,7 @@ from node.transport import pull
 from node.transport.errors import CLOSE_STEP_S, nats_errors
 from node.transport.publish import PubAcks, Publication, publish_pipelined
 from node.transport.pull import ConsumerState, Delivery
-from schemas.errors import TransportError
+from schemas.errors import ConfigError, TransportError
 
 __all__ = [
     "CLOSE_STEP_S",
@@ -61,6 +62,16 @@ class ConnectOptions:
 
 
 _SUB_PENDING = 1024
+KV_POLL_S = 5.0  # how often a key-value reader looks for a value it was not woken for
+_NO_MESSAGE_FOUND = 10037  # JetStream's error code for "no message found"
+
+
+def _tls_eof_warning(record: logging.LogRecord) -> bool:
+    """False for asyncio's "returning true from eof_received() has no effect when using
+    ssl": nats-py upgrades a plain stream to TLS without telling the stream's protocol
+    (nats-io/nats.py#574), so asyncio says this at every close of a TLS connection. It
+    is harmless; without the filter every node and ``lali`` command would print it."""
+    return not str(record.msg).startswith("returning true from eof_received()")
 
 
 class Transport:
@@ -84,12 +95,19 @@ class Transport:
         self.last_refusal: str | None = None
 
     def _tls(self) -> ssl.SSLContext | None:
+        """The TLS context: trust ``tls_ca`` alone (never the system's CAs, so only a
+        certificate from the network's own CA passes), hostname checked; present a
+        client certificate when one is configured."""
         o = self.options
         if o.tls_ca is None and o.tls_cert is None:
             return None
-        ctx = ssl.create_default_context(cafile=str(o.tls_ca) if o.tls_ca else None)
-        if o.tls_cert is not None:
-            ctx.load_cert_chain(str(o.tls_cert), str(o.tls_key) if o.tls_key else None)
+        try:
+            ctx = ssl.create_default_context(cafile=str(o.tls_ca) if o.tls_ca else None)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if o.tls_cert is not None:
+                ctx.load_cert_chain(str(o.tls_cert), str(o.tls_key) if o.tls_key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"NATS TLS files unusable: {exc}") from exc
         return ctx
 
     async def connect(self) -> None:
@@ -121,10 +139,15 @@ class Transport:
                 self._on_reconnect()
             log.info("nats_reconnected", url=o.url)
 
+        servers = [u.strip() for u in o.url.split(",") if u.strip()]
+        tls = self._tls()
+        asyncio_log = logging.getLogger("asyncio")
+        if _tls_eof_warning not in asyncio_log.filters:
+            asyncio_log.addFilter(_tls_eof_warning)
         with nats_errors(f"connecting to {o.url}"):
             self._nc = await nats.connect(
                 # Several servers (a cluster) may be listed, comma-separated.
-                servers=[u.strip() for u in o.url.split(",") if u.strip()],
+                servers=servers,
                 name=o.name,
                 inbox_prefix=o.inbox_prefix,
                 # nats-py gives up after 60 attempts by default; a satellite link
@@ -134,7 +157,11 @@ class Transport:
                 connect_timeout=5,
                 allow_reconnect=not o.one_shot,
                 nkeys_seed=str(o.nkey_seed_file) if o.nkey_seed_file else None,
-                tls=self._tls(),
+                tls=tls,
+                # With TLS configured, the handshake comes first (the servers have
+                # handshake_first): nats-py would otherwise fall back to plain text for
+                # a server, or an attacker on the path, whose INFO asks for no TLS.
+                tls_handshake_first=tls is not None or any(u.startswith("tls://") for u in servers),
                 error_cb=on_error,
                 disconnected_cb=on_disconnect,
                 reconnected_cb=on_reconnect,
@@ -228,21 +255,71 @@ class Transport:
 
     async def kv_watch(self, bucket: str, key: str) -> AsyncIterator[tuple[int, bytes]]:
         """Yield every value of ``key`` the bucket still holds, oldest first, then each
-        new one (a node that slept through two root rotations must see both)."""
-        js = self.nc.jetstream()
+        new one (a node that slept through two root rotations must see both).
+
+        Read with plain message gets on the bucket's stream, never through a consumer:
+        whoever may create a consumer on a stream may make it a push consumer, and the
+        server then delivers (and redelivers, as often as its ack wait says) to any
+        subject named in the request, another client's inbox included: a flood a member
+        could start and leave running. A core subscription to the key's subject wakes
+        the reader the moment the hub puts a value; a poll every ``KV_POLL_S`` catches
+        what a wake-up missed (a reconnect, or a leaf's mirror, where the put is not
+        seen)."""
+        stream, subject = f"KV_{bucket}", f"$KV.{bucket}.{key}"
+        wake = asyncio.Event()
+
+        async def on_put(msg: Msg) -> None:
+            wake.set()
+
         with nats_errors(f"watching {bucket}/{key}"):
-            kv = await js.key_value(bucket)
-            watcher = await kv.watch(key, include_history=True)
+            sub = await self.nc.subscribe(subject, cb=on_put)
+        seq = 0
         try:
-            async for entry in watcher:
-                if entry is not None and entry.value:
-                    yield int(entry.revision or 0), bytes(entry.value)
+            while True:
+                wake.clear()
+                while (found := await self._next_value(stream, subject, seq + 1)) is not None:
+                    seq, data = found
+                    if data:  # an empty value is a delete or purge marker
+                        yield seq, data
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), KV_POLL_S)
         finally:
             with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.shield(watcher.stop()),  # type: ignore[no-untyped-call]
-                    CLOSE_STEP_S,
-                )
+                await asyncio.wait_for(asyncio.shield(sub.unsubscribe()), CLOSE_STEP_S)
+
+    async def _next_value(self, stream: str, subject: str, seq: int) -> tuple[int, bytes] | None:
+        """The first message on ``subject`` at or after ``seq`` (a ``STREAM.MSG.GET``
+        request), or None when there is none yet."""
+        with nats_errors(f"reading {subject}"):
+            try:
+                msg = await self.js.get_msg(stream, seq=seq, subject=subject, next=True)
+            except nats.js.errors.NotFoundError as exc:
+                if exc.err_code == _NO_MESSAGE_FOUND:
+                    return None
+                raise  # no such stream (yet): the caller retries
+        return int(msg.seq or seq), bytes(msg.data or b"")
+
+    async def ensure_consumer(
+        self,
+        stream: str,
+        durable: str,
+        filter_subjects: Sequence[str],
+        *,
+        ack_wait_s: float,
+        max_deliver: int,
+        max_ack_pending: int,
+    ) -> None:
+        """Create a durable pull consumer, or update it to exactly this configuration
+        (the hub, for every member: node/exchange/consumers.py)."""
+        await pull.ensure(
+            self.js,
+            stream,
+            durable,
+            filter_subjects,
+            ack_wait_s=ack_wait_s,
+            max_deliver=max_deliver,
+            max_ack_pending=max_ack_pending,
+        )
 
     async def last_message(self, stream: str, subject: str) -> bytes | None:
         """The newest message on ``subject`` in ``stream``, or None if there is none."""
@@ -290,7 +367,8 @@ class Transport:
         batch: int,
         fetch_timeout_s: float = 2.0,
     ) -> AsyncIterator[list[Delivery]]:
-        """Yield batches from this member's durable pull consumer, forever."""
+        """Create (or update) a durable pull consumer of our own and yield its batches,
+        forever: the hub's console. A node binds with ``bind_pull`` instead."""
         self._sub = await pull.bind(
             self.js,
             stream,
@@ -300,6 +378,14 @@ class Transport:
             max_deliver=max_deliver,
             batch=batch,
         )
+        return pull.batches(self._sub, batch, fetch_timeout_s)
+
+    async def bind_pull(
+        self, stream: str, durable: str, *, batch: int, fetch_timeout_s: float = 2.0
+    ) -> AsyncIterator[list[Delivery]]:
+        """Yield batches from a durable pull consumer that exists, forever. Nothing is
+        created or changed: the consumer is as the hub configured it."""
+        self._sub = await pull.bind_existing(self.js, stream, durable)
         return pull.batches(self._sub, batch, fetch_timeout_s)
 
     async def jetstream_api(

@@ -22,6 +22,7 @@ from node.transport.pull import ConsumerState
 from schemas.errors import TransportError
 
 __all__ = [
+    "ConsumerAdmin",
     "ConsumerState",
     "CoreNats",
     "DirectoryBucket",
@@ -138,6 +139,13 @@ class StreamConsumer(Protocol):
         empty batch when a fetch brings nothing)."""
         ...
 
+    async def bind_pull(
+        self, stream: str, durable: str, *, batch: int, fetch_timeout_s: float = 2.0
+    ) -> AsyncIterator[Sequence[PulledMessage]]:
+        """Bind to a durable consumer as it exists, creating or changing nothing (the
+        hub owns the members' consumers); then its batches, forever."""
+        ...
+
     async def pending(self, stream: str, durable: str) -> int:
         """Messages in the stream not yet delivered to this consumer."""
         ...
@@ -145,6 +153,27 @@ class StreamConsumer(Protocol):
     async def consumer_state(self, stream: str, durable: str) -> ConsumerState | None: ...
 
     async def last_message(self, stream: str, subject: str) -> bytes | None: ...
+
+
+@runtime_checkable
+class ConsumerAdmin(Protocol):
+    """What the hub needs to own the members' durable consumers: create or update one
+    to a given configuration. Not part of ``TransportPort``: only the hub (and the
+    provisioning of local networks) configures consumers."""
+
+    @property
+    def last_refusal(self) -> str | None: ...
+
+    async def ensure_consumer(
+        self,
+        stream: str,
+        durable: str,
+        filter_subjects: Sequence[str],
+        *,
+        ack_wait_s: float,
+        max_deliver: int,
+        max_ack_pending: int,
+    ) -> None: ...
 
 
 @runtime_checkable
@@ -179,3 +208,6 @@ if TYPE_CHECKING:
 
     def _conforms(transport: Transport) -> TransportPort:
         return transport  # mypy: the real transport satisfies the port
+
+    def _administers(transport: Transport) -> ConsumerAdmin:
+        return transport

@@ -1,4 +1,5 @@
-"""This member's durable pull consumer: binding, fetching, and its position."""
+"""Durable pull consumers: configuring them (the hub), binding to them (every node),
+fetching, and their position."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ class ConsumerState:
     ack_pending: int  # delivered, not yet acknowledged
     redelivered: int
     delivered_seq: int  # last stream sequence delivered
+    # How the broker has it configured (the hub sets these; a member only reads them).
+    # No filter at all would mean every subject of the stream.
+    filters: tuple[str, ...] = ()
+    ack_wait_s: float | None = None
+    max_deliver: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,34 @@ class Delivery:
             await self._msg.in_progress()
 
 
+async def ensure(
+    js: JetStreamContext,
+    stream: str,
+    durable: str,
+    filter_subjects: Sequence[str],
+    *,
+    ack_wait_s: float,
+    max_deliver: int,
+    max_ack_pending: int,
+) -> None:
+    """Create a durable pull consumer, or update it to exactly this configuration (its
+    position is kept). The hub does this for every member's consumer."""
+    if not filter_subjects:
+        raise ValueError(f"consumer {durable}: no filter would deliver the whole stream")
+    config = ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=max_deliver,
+        filter_subjects=list(filter_subjects),
+        max_ack_pending=max_ack_pending,
+    )
+    with nats_errors(f"configuring consumer {durable}"):
+        await js.add_consumer(stream, config)
+
+
 async def bind(
     js: JetStreamContext,
     stream: str,
@@ -67,21 +101,27 @@ async def bind(
     max_deliver: int,
     batch: int,
 ) -> JetStreamContext.PullSubscription:
-    """Create (or update) this member's durable pull consumer and bind to it."""
-    config = ConsumerConfig(
-        name=durable,
-        durable_name=durable,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=ack_wait_s,
+    """Create (or update) a durable pull consumer of our own and bind to it (the hub's
+    console consumer; members' consumers are bound with ``bind_existing``)."""
+    await ensure(
+        js,
+        stream,
+        durable,
+        filter_subjects,
+        ack_wait_s=ack_wait_s,
         max_deliver=max_deliver,
-        filter_subjects=list(filter_subjects),
         max_ack_pending=max(1000, batch * 4),
     )
+    return await bind_existing(js, stream, durable)
+
+
+async def bind_existing(
+    js: JetStreamContext, stream: str, durable: str
+) -> JetStreamContext.PullSubscription:
+    """Bind to a durable pull consumer that exists, as it is configured: nothing is
+    created or changed (a member may not; the hub owns the consumers)."""
     with nats_errors(f"binding consumer {durable}"):
-        await js.add_consumer(stream, config)
-        sub = await js.pull_subscribe_bind(durable=durable, stream=stream)
-    return sub
+        return await js.pull_subscribe_bind(durable=durable, stream=stream)
 
 
 async def batches(
@@ -120,11 +160,18 @@ async def consumer_state(js: JetStreamContext, stream: str, durable: str) -> Con
         except nats.js.errors.NotFoundError:
             return None
     delivered = info.delivered.stream_seq if info.delivered else None
+    config = info.config
+    filters = list(config.filter_subjects or [])
+    if config.filter_subject:
+        filters.append(config.filter_subject)
     return ConsumerState(
         pending=int(info.num_pending or 0),
         ack_pending=int(info.num_ack_pending or 0),
         redelivered=int(info.num_redelivered or 0),
         delivered_seq=int(delivered or 0),
+        filters=tuple(filters),
+        ack_wait_s=config.ack_wait,
+        max_deliver=config.max_deliver,
     )
 
 

@@ -44,7 +44,7 @@ async def start_server(root: Path) -> tuple[Network, NatsServer]:
     conf.write_text(render_nats_config(network.members, store_dir=None, listen=None))
     server = NatsServer(root / "nats", config_file=conf)
     await asyncio.to_thread(server.start)
-    write_node_configs(network, server.url, NODE_EXTRA)
+    write_node_configs(network, server.url, NODE_EXTRA, tls_ca=server.tls.ca)
     return network, server
 
 

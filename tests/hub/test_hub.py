@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import nats
 import pytest
 from hubkit import BusWatch, HubNet, passport_alert
+from natskit import tls_connect
 from nodekit import accepted
 from testkit import sample_alert
 
@@ -138,7 +138,9 @@ async def test_red_alert_informs_a_bulletin_only_to_its_sender(hubnet: HubNet) -
 async def test_a_forgery_shows_as_traffic_that_failed_verification(hubnet: HubNet) -> None:
     bus = BusWatch(hubnet.hub)
     seed = hubnet.network.root / "WS" / "nats.seed"
-    raw = await nats.connect(hubnet.server.url, nkeys_seed=str(seed), inbox_prefix="_INBOX_WS")
+    raw = await tls_connect(
+        hubnet.server.url, hubnet.server.tls.ca, nkeys_seed=str(seed), inbox_prefix="_INBOX_WS"
+    )
     try:  # WS may publish on its own subject; the bytes are not an envelope
         await raw.jetstream().publish("lali.alert.maritime.WS", b"\x00" * 300)
     finally:

@@ -8,8 +8,8 @@ import re
 import socket
 
 import httpx
-import nats
 import pytest
+from natskit import tls_connect
 from nodekit import Watcher, accepted, outcome
 from testkit import sample_alert
 
@@ -75,7 +75,7 @@ async def test_node_metrics(network: Network, monkeypatch: pytest.MonkeyPatch) -
         back = await nodes["FJ"].send(sample_alert(Topic.ASYLUM), ["WS"])
         await ws_watch.wait(accepted(back.message_id))
         # A forgery on FJ's subject: WS rejects it, with a reason.
-        raw = await nats.connect(nodes["WS"].settings.nats_url)
+        raw = await tls_connect(nodes["WS"].settings.nats_url, nodes["WS"].settings.nats_tls_ca)
         try:
             await raw.jetstream().publish("lali.alert.maritime.FJ", b"not an envelope")
         finally:

@@ -132,9 +132,9 @@ def test_operator_flow_with_the_lali_command(tmp_path: Path, nats_server: NatsSe
     for code, role, name in members:
         assert re.search(rf"^  {code}  {role}\s+{name}$", shown, re.MULTILINE), shown
 
-    # 3. Each member writes its node.toml.
+    # 3. Each member writes its node.toml, and so does the hub.
     configs: dict[str, Path] = {}
-    for code in ("WS", "FJ"):
+    for code in ("WS", "FJ", "XH"):
         configs[code] = homes[code] / "node.toml"
         write_node_config(
             configs[code],
@@ -145,11 +145,15 @@ def test_operator_flow_with_the_lali_command(tmp_path: Path, nats_server: NatsSe
                 "root_keys": [root_public],
                 "database": "lali.db",
                 "nats_url": nats_server.url,
+                "nats_tls_ca": str(nats_server.tls.ca),
             },
         )
     ws, fj = configs["WS"], configs["FJ"]
 
-    # 4. FJ's node runs; WS sends with `lali send` alone (its node is not running).
+    # 4. The hub makes the stream and the members' consumers (what its node does as it
+    #    starts; members may only bind to theirs). FJ's node runs; WS sends with
+    #    `lali send` alone (its node is not running).
+    assert "configured 3 consumers" in ok(lali("deploy consumers", config=configs["XH"]))
     node_log = tmp_path / "fj-node.log"
     with node_log.open("wb") as log:
         fj_node = subprocess.Popen(

@@ -32,26 +32,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import nats
 import nkeys
 import pytest
 from faultkit import LINK_CUT_S, Table, wait_until
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig, StreamSource
-from natskit import example_nkey, nats_config_test, new_user_nkey, replace_once
+from natskit import (
+    deploy_tls,
+    example_nkey,
+    nats_config_test,
+    new_user_nkey,
+    replace_once,
+    tls_connect,
+    with_tls_dir,
+)
 from nodekit import Watcher, accepted, start_node
 from testkit import sample_alert
 
 from keys import Role
+from node.config import NodeSettings
 from node.exchange.directory_feed import publish_directory
 from node.exchange.inbound.decisions import Outcome
 from node.exchange.receipts import ReceiptDecision
 from node.ops.natsserver import NatsServer
-from node.ops.provision import MemberSpec, Network, provision
+from node.ops.provision import MemberSpec, Network, configure_stream_consumers, provision
+from node.ops.tls import ServerTls, TlsDir
 from node.protocol.subjects import STREAM_SUBJECTS
 from node.runtime import Node
 from node.storage.audit import list_entries
+from node.transport import ConnectOptions
 from schemas.alert import Topic
 from schemas.errors import TransportError
 
@@ -215,9 +225,42 @@ def test_link_sidecar_unit_verifies_and_runs_what_the_tests_run(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
 
 
+def tls_blocks(text: str) -> dict[str, dict[str, str]]:
+    """The settings of every enabled ``tls {}`` block, by the named block it sits in
+    ("" for the top level: client connections)."""
+    blocks: dict[str, dict[str, str]] = {}
+    for match in re.finditer(r"^( *)tls \{\n(.*?)^\1\}", text, re.MULTILINE | re.DOTALL):
+        indent = len(match.group(1))
+        # The nearest block opened less indented than this one, with a name.
+        outer = rf"^ {{0,{max(indent - 2, 0)}}}(\w+):? [{{\[]$"
+        where = re.findall(outer, text[: match.start()], re.MULTILINE)[-1] if indent else ""
+        blocks[where] = dict(re.findall(r"^ *(\w+):\s+(\S+)$", match.group(2), re.MULTILINE))
+    return blocks
+
+
+def test_every_link_in_the_deploy_files_is_tls() -> None:
+    """Clients: TLS, handshake first. Routes and leafnode links: mutual TLS, a route
+    peer also named by its certificate. Every file names `lali deploy tls`'s files."""
+    tls = TlsDir(Path("/etc/nats/tls"))
+    client = {"cert_file": f'"{tls.server_cert}"', "key_file": f'"{tls.server_key}"'}
+    client |= {"ca_file": f'"{tls.ca}"', "handshake_first": "true", "timeout": "5"}
+    for n in HUBS:
+        blocks = tls_blocks(hub_conf(n).read_text(encoding="utf-8"))
+        assert blocks[""] == client
+        route = {k: v for k, v in client.items() if k != "handshake_first"} | {"verify": "true"}
+        assert blocks["cluster"] == route | {"verify_cert_and_check_known_urls": "true"}
+        assert blocks["leafnodes"] == route
+    country = tls_blocks((LEAF / "country.conf").read_text(encoding="utf-8"))
+    mine = {"cert_file": f'"{tls.client_cert("WS")}"', "key_file": f'"{tls.client_key("WS")}"'}
+    assert country[""] == client | mine
+    assert country["remotes"] == mine | {"ca_file": f'"{tls.ca}"', "timeout": "5"}
+    assert tls_blocks(SINGLE.read_text(encoding="utf-8")) == {"": client}
+
+
 @pytest.mark.parametrize("n", HUBS)
 def test_hub_file_passes_the_server_config_check(tmp_path: Path, n: int) -> None:
-    text = hub_conf(n).read_text(encoding="utf-8")
+    # The check opens the TLS files (clients, routes, leafnodes) of `lali deploy tls`.
+    text = with_tls_dir(hub_conf(n).read_text(encoding="utf-8"), deploy_tls(tmp_path / "tls"))
     conf = tmp_path / f"hub-{n}.conf"
     conf.write_text(
         replace_once(text, '"/var/lib/nats"', f'"{tmp_path / "store"}"'), encoding="utf-8"
@@ -228,7 +271,8 @@ def test_hub_file_passes_the_server_config_check(tmp_path: Path, n: int) -> None
 
 
 def test_country_file_passes_the_server_config_check(tmp_path: Path) -> None:
-    text = (LEAF / "country.conf").read_text(encoding="utf-8")
+    tls = deploy_tls(tmp_path / "tls", "WS")
+    text = with_tls_dir((LEAF / "country.conf").read_text(encoding="utf-8"), tls)
     conf = tmp_path / "country.conf"
     conf.write_text(
         replace_once(text, '"/var/lib/nats"', f'"{tmp_path / "store"}"'), encoding="utf-8"
@@ -344,7 +388,7 @@ class Hub:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.client_port}"
+        return f"tls://127.0.0.1:{self.client_port}"
 
     def monitor(self, path: str) -> tuple[int, dict[str, Any]]:
         return monitor(self.http_port, path)
@@ -356,6 +400,7 @@ class HubCluster:
     network: Network
     seeds: dict[str, Path]  # by member code, and OPS, LEAF-WS
     root: Path
+    tls: TlsDir  # the network's CA, the servers' certificate, Samoa's (`lali deploy tls`)
 
     def hub(self, n: int) -> Hub:
         return self.hubs[f"lali-hub-{n}"]
@@ -365,15 +410,17 @@ class HubCluster:
 
 
 def loopback_conf(
-    text: str, n: int, routes: dict[int, int], link: int, keys: dict[str, str]
+    text: str, n: int, routes: dict[int, int], link: int, keys: dict[str, str], tls: TlsDir
 ) -> str:
-    """hub-<n>.conf on loopback, with the given public nkeys instead of the examples and
-    no store_dir (NatsServer passes it as -sd). Only the route ports are chosen here (the
-    servers must know each other's); client, monitoring and leafnode ports are picked by
-    the server (-1) and read from its log. Without client_advertise a server advertises
-    the address it listens on, 127.0.0.1:<port>, as production advertises its name.
-    Leaf nodes are told to reach this server through its link relay."""
-    conf = replace_once(text, '  store_dir: "/var/lib/nats"\n', "")
+    """hub-<n>.conf on loopback, with the given public nkeys instead of the examples, the
+    TLS files of ``tls`` and no store_dir (NatsServer passes it as -sd). Only the route
+    ports are chosen here (the servers must know each other's); client, monitoring and
+    leafnode ports are picked by the server (-1) and read from its log. Without
+    client_advertise a server advertises the address it listens on, 127.0.0.1:<port>,
+    as production advertises its name. Routes are dialled as localhost, a name the
+    servers' certificate carries (route peers are checked by name, as the hub names are
+    in production). Leaf nodes are told to reach this server through its relay."""
+    conf = with_tls_dir(replace_once(text, '  store_dir: "/var/lib/nats"\n', ""), tls)
     conf = replace_once(conf, 'listen: "0.0.0.0:4222"', 'listen: "127.0.0.1:-1"')
     conf = replace_once(conf, f'client_advertise: "hub-{n}.lali.example.org:4222"\n', "")
     conf = replace_once(conf, 'http: "127.0.0.1:8222"', 'http: "127.0.0.1:-1"')
@@ -387,7 +434,7 @@ def loopback_conf(
         conf = replace_once(
             conf,
             f'"nats-route://hub-{k}.lali.example.org:6222"',
-            f'"nats-route://127.0.0.1:{port}"',
+            f'"nats-route://localhost:{port}"',
         )
     conf = replace_once(conf, 'listen: "0.0.0.0:7422"', 'listen: "127.0.0.1:-1"')
     conf = replace_once(
@@ -458,18 +505,20 @@ def member_seed(network: Network, code: str) -> Path:
 async def hub_cluster(tmp_path: Path) -> AsyncIterator[HubCluster]:
     """The three hub files on loopback with the nkeys of a provisioned network (whose
     node.toml files ask for an R3 stream), a hub operator and Samoa's leaf user."""
+    tls = deploy_tls(tmp_path / "tls", "WS")
     network = provision(
         tmp_path / "net",
         MEMBERS,
-        "nats://127.0.0.1:4222",  # replaced below, once the servers have their ports
+        "tls://127.0.0.1:4222",  # replaced below, once the servers have their ports
         datetime.now(UTC),
+        tls_ca=tls.ca,
         extra_config={"stream_replicas": 3, "outbox_retry_s": 0.5},
     )
     seeds = {code: member_seed(network, code) for code in CODES}
     for label in ("OPS", "LEAF-WS"):
         seeds[label] = write_seed(tmp_path / f"{label}.nk", new_user_nkey()[0])
     publics = {label: public_key(seed) for label, seed in seeds.items()}
-    hubs = [Hub(n, NatsServer(tmp_path / f"hub-{n}"), 0, 0, Link()) for n in HUBS]
+    hubs = [Hub(n, NatsServer(tmp_path / f"hub-{n}", tls=tls.server), 0, 0, Link()) for n in HUBS]
     try:
         for hub in hubs:
             await hub.link.start()
@@ -481,9 +530,12 @@ async def hub_cluster(tmp_path: Path) -> AsyncIterator[HubCluster]:
                 conf = tmp_path / f"hub-{hub.n}.conf"
                 text = hub_conf(hub.n).read_text(encoding="utf-8")
                 conf.write_text(
-                    loopback_conf(text, hub.n, routes, hub.link.port, publics), encoding="utf-8"
+                    loopback_conf(text, hub.n, routes, hub.link.port, publics, tls),
+                    encoding="utf-8",
                 )
-                hub.server = NatsServer(tmp_path / f"hub-{hub.n}", config_file=conf)
+                hub.server = NatsServer(
+                    tmp_path / f"hub-{hub.n}", config_file=conf, tls=tls.server, tls_in_config=True
+                )
             # Together: a clustered JetStream server waits for its peers.
             started = await asyncio.gather(
                 *(asyncio.to_thread(hub.server.start) for hub in hubs), return_exceptions=True
@@ -505,7 +557,7 @@ async def hub_cluster(tmp_path: Path) -> AsyncIterator[HubCluster]:
         await asyncio.to_thread(wait_for_jetstream_cluster, hubs)
         for code in CODES:
             connect_node_to(network, code, hubs[0].url)
-        yield HubCluster({hub.name: hub for hub in hubs}, network, seeds, tmp_path)
+        yield HubCluster({hub.name: hub for hub in hubs}, network, seeds, tmp_path, tls)
     finally:
         await asyncio.gather(*(asyncio.to_thread(hub.server.stop) for hub in hubs))
         for hub in hubs:
@@ -520,17 +572,18 @@ def connect_node_to(network: Network, code: str, url: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-async def connect_as(servers: list[str], seed: Path, inbox: str) -> Client:
-    """A plain client with one user's nkey and that user's inbox prefix."""
-    return await nats.connect(
-        servers=servers, nkeys_seed=str(seed), inbox_prefix=inbox, connect_timeout=5
+async def connect_as(servers: list[str], seed: Path, inbox: str, ca: Path) -> Client:
+    """A raw client (TLS, trusting ``ca``) with one user's nkey and that user's inbox
+    prefix."""
+    return await tls_connect(
+        servers, ca, nkeys_seed=str(seed), inbox_prefix=inbox, connect_timeout=5
     )
 
 
 async def connect_admin(cluster: HubCluster) -> Client:
     """The hub operator (OPS), given all three servers so that it survives the loss of
     any one."""
-    return await connect_as(cluster.urls(), cluster.seeds["OPS"], "_INBOX_OPS")
+    return await connect_as(cluster.urls(), cluster.seeds["OPS"], "_INBOX_OPS", cluster.tls.ca)
 
 
 async def alert_count(admin: Client) -> int:
@@ -670,6 +723,102 @@ async def test_killing_the_stream_leader_loses_and_duplicates_nothing(
         await admin.close()
 
 
+# --- who the route and leafnode ports let in ---------------------------------------------
+
+
+def log_lines(server: NatsServer, needle: str) -> int:
+    """How many lines of the server's log contain ``needle``."""
+    text = server.log_file.read_text(encoding="utf-8", errors="replace")
+    return sum(needle in line for line in text.splitlines())
+
+
+def peer_conf(block: str) -> str:
+    """A loopback nats-server whose only purpose is to dial a hub server (``block``)."""
+    return 'listen: "127.0.0.1:-1"\nhttp: "127.0.0.1:-1"\n' + block
+
+
+async def test_route_and_leafnode_ports_let_in_only_the_certificates_meant_for_them(
+    hub_cluster: HubCluster, tmp_path: Path
+) -> None:
+    """The routes demand a certificate of the network's CA that names a route host: a
+    member's certificate (same CA, no host name) does not join the cluster, the servers'
+    own does. The leafnode port demands a certificate of the network's CA: a leaf with
+    valid credentials but another CA's certificate gets no link, with Samoa's it does."""
+    c, hub = hub_cluster, hub_cluster.hub(1)
+    route_port = logged_port(hub.server, "route")
+    other = deploy_tls(tmp_path / "other-ca", "WS")  # a CA the network never trusted
+    leaf_seed = c.seeds["LEAF-WS"].read_bytes().strip().decode("ascii")
+
+    def route(name: str, cert: Path, key: Path) -> str:
+        return peer_conf(
+            f'server_name: "{name}"\ncluster {{\n  name: "lali-hub"\n'
+            '  listen: "127.0.0.1:-1"\n'
+            f'  routes: ["nats-route://localhost:{route_port}"]\n'
+            f'  tls {{ cert_file: "{cert}", key_file: "{key}", ca_file: "{c.tls.ca}" }}\n}}\n'
+        )
+
+    def leaf(cert: Path, key: Path) -> str:
+        return peer_conf(
+            "leafnodes {\n  remotes: [{\n"
+            f'    urls: ["nats-leaf://127.0.0.1:{hub.link.target_port}"]\n'
+            f'    nkey: "{leaf_seed}"\n'
+            f'    tls {{ cert_file: "{cert}", key_file: "{key}", ca_file: "{c.tls.ca}" }}\n'
+            "  }]\n}\n"
+        )
+
+    def route_names() -> set[str]:
+        return {str(r.get("remote_name")) for r in hub.monitor("/routez")[1].get("routes") or []}
+
+    def leafnodes() -> int:
+        return int(hub.monitor("/leafz")[1].get("leafnodes", -1))
+
+    peers: list[NatsServer] = []
+
+    async def start(name: str, text: str) -> None:
+        (tmp_path / f"{name}.conf").write_text(text, encoding="utf-8")
+        peer = NatsServer(tmp_path / name, config_file=tmp_path / f"{name}.conf")
+        peers.append(peer)
+        await asyncio.to_thread(peer.start)
+
+    refused_routes = log_lines(hub.server, "authentication error")
+    refused_tls = log_lines(hub.server, "TLS leafnode handshake error")
+    try:
+        # 1. Samoa's certificate as a route: the handshake passes (same CA), the route
+        #    is refused (no route host in the certificate).
+        await start(
+            "member-route", route("member-route", c.tls.client_cert("WS"), c.tls.client_key("WS"))
+        )
+        await asyncio.to_thread(
+            wait_until,
+            lambda: log_lines(hub.server, "authentication error") > refused_routes,
+            DEADLINE_S,
+            "hub-1 to refuse the member's certificate as a route",
+        )
+        # 2. A leaf with LEAF-WS's nkey but another CA's certificate: refused in the
+        #    TLS handshake, before any login.
+        await start("foreign-leaf", leaf(other.client_cert("WS"), other.client_key("WS")))
+        await asyncio.to_thread(
+            wait_until,
+            lambda: log_lines(hub.server, "TLS leafnode handshake error") > refused_tls,
+            DEADLINE_S,
+            "hub-1 to refuse the leaf's foreign certificate",
+        )
+        assert "member-route" not in route_names()
+        assert leafnodes() == 0
+        # 3. The controls: the servers' certificate joins as a route; Samoa's links.
+        await start("hub-route", route("hub-route", c.tls.server_cert, c.tls.server_key))
+        await start("samoa-leaf", leaf(c.tls.client_cert("WS"), c.tls.client_key("WS")))
+        await asyncio.to_thread(
+            wait_until,
+            lambda: "hub-route" in route_names() and leafnodes() == 1,
+            DEADLINE_S,
+            "the route and the leaf with the right certificates",
+        )
+        assert "member-route" not in route_names()
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(peer.stop) for peer in peers))
+
+
 # --- a country leaf node ------------------------------------------------------------------
 
 
@@ -682,7 +831,7 @@ class CountryLeaf:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"tls://127.0.0.1:{self.port}"
 
     def monitor(self, path: str) -> tuple[int, dict[str, Any]]:
         return monitor(self.http_port, path)
@@ -707,7 +856,7 @@ async def country_leaf(hub_cluster: HubCluster, tmp_path: Path) -> AsyncIterator
     c = hub_cluster
     text = (LEAF / "country.conf").read_text(encoding="utf-8")
     ops_seed, ops_public = new_user_nkey()
-    conf = replace_once(text, '  store_dir: "/var/lib/nats"\n', "")
+    conf = with_tls_dir(replace_once(text, '  store_dir: "/var/lib/nats"\n', ""), c.tls)
     conf = replace_once(conf, 'listen: "127.0.0.1:4222"', 'listen: "127.0.0.1:-1"')
     conf = replace_once(conf, 'http: "127.0.0.1:8222"', 'http: "127.0.0.1:-1"')
     for n in HUBS:
@@ -725,7 +874,11 @@ async def country_leaf(hub_cluster: HubCluster, tmp_path: Path) -> AsyncIterator
     nkey_conf = home / "leaf-nkey.conf"
     nkey_conf.write_text(f'nkey: "{leaf_seed}"\n', encoding="utf-8")
     nkey_conf.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    server = NatsServer(home / "store", config_file=home / "country.conf")
+    # The leaf serves its loopback clients with Samoa's certificate (country.conf).
+    leaf_tls = ServerTls(ca=c.tls.ca, cert=c.tls.client_cert("WS"), key=c.tls.client_key("WS"))
+    server = NatsServer(
+        home / "store", config_file=home / "country.conf", tls=leaf_tls, tls_in_config=True
+    )
     leaf = CountryLeaf(server, 0, 0, write_seed(home / "ops.nk", ops_seed))
     try:
         await asyncio.to_thread(server.start)
@@ -761,7 +914,7 @@ async def link_streams(cluster: HubCluster, leaf: CountryLeaf, nodes: Nodes) -> 
             if time.monotonic() > deadline:
                 raise
     ops = await connect_admin(cluster)
-    local_ops = await connect_as([leaf.url], leaf.ops_seed, "_INBOX_OPS")
+    local_ops = await connect_as([leaf.url], leaf.ops_seed, "_INBOX_OPS", cluster.tls.ca)
     try:
         config = (await ops.jetstream().stream_info(STREAM)).config
         source = StreamSource.from_response(leaf_json("hub-source-ws.json"))
@@ -772,6 +925,21 @@ async def link_streams(cluster: HubCluster, leaf: CountryLeaf, nodes: Nodes) -> 
     finally:
         await ops.close()
         await local_ops.close()
+    # Samoa's node only binds to its consumer: Samoa's operator creates it on the leaf
+    # (`lali deploy consumers --member WS --nkey-seed ops.nk --inbox-prefix _INBOX_OPS
+    # --no-create-stream`).
+    ws = NodeSettings.load(cluster.network.configs["WS"])
+    operator = ConnectOptions(
+        url=leaf.url,
+        name="leaf-ops",
+        inbox_prefix="_INBOX_OPS",
+        nkey_seed_file=leaf.ops_seed,
+        tls_ca=cluster.tls.ca,
+        one_shot=True,
+    )
+    await configure_stream_consumers(
+        operator, ws.stream_policy(), cluster.network.members, only=["WS"]
+    )
 
 
 async def stream_subjects(client: Client) -> dict[str, int]:
@@ -828,11 +996,14 @@ class Sidecars:
         )
 
 
-def start_sidecar(url: str, seed: Path, http_port: int, log: Path) -> subprocess.Popen[bytes]:
-    """The link sidecar as its systemd unit runs it, logging to ``log``."""
+def start_sidecar(
+    url: str, seed: Path, http_port: int, log: Path, ca: Path
+) -> subprocess.Popen[bytes]:
+    """The link sidecar as its systemd unit runs it (TLS, with the CA the unit finds at
+    its default path, /etc/nats/tls/ca.pem, given here), logging to ``log``."""
     args = [
         *(str(Path(sys.executable).with_name("lali")), "link", "resync"),
-        *("--nkey-seed", str(seed), "--server", url),
+        *("--nkey-seed", str(seed), "--server", url, "--tls-ca", str(ca)),
         *("--monitor", f"http://127.0.0.1:{http_port}"),
     ]
     with log.open("wb") as out:
@@ -856,7 +1027,7 @@ async def link_sidecars(
     try:
         for name, url, seed, http_port in sides:
             log = tmp_path / f"link-resync-{name}.log"
-            sidecars.procs.append(start_sidecar(url, seed, http_port, log))
+            sidecars.procs.append(start_sidecar(url, seed, http_port, log, c.tls.ca))
             sidecars.logs.append(log)
         await asyncio.to_thread(
             wait_until,
@@ -886,10 +1057,10 @@ async def test_leaf_and_hub_source_each_other_exactly_once_across_a_link_cut(
         return ack.domain
 
     ops = await connect_admin(c)
-    local_ops = await connect_as([leaf.url], leaf.ops_seed, "_INBOX_OPS")
-    ws = await connect_as([leaf.url], c.seeds["WS"], "_INBOX_WS")  # Samoa's node's user
-    fj = await connect_as(c.urls(), c.seeds["FJ"], "_INBOX_FJ")
-    xh = await connect_as(c.urls(), c.seeds["XH"], "_INBOX_XH")
+    local_ops = await connect_as([leaf.url], leaf.ops_seed, "_INBOX_OPS", c.tls.ca)
+    ws = await connect_as([leaf.url], c.seeds["WS"], "_INBOX_WS", c.tls.ca)  # Samoa's node
+    fj = await connect_as(c.urls(), c.seeds["FJ"], "_INBOX_FJ", c.tls.ca)
+    xh = await connect_as(c.urls(), c.seeds["XH"], "_INBOX_XH", c.tls.ca)
     try:
         assert await publish(ws, "lali.alert.maritime.WS", "ws-1") == "ws"
         assert await publish(fj, "lali.alert.maritime.FJ", "fj-1") == "hub"

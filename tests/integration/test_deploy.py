@@ -1,6 +1,6 @@
 """The files in ``deploy/``: they load, the real nats-server accepts them, and the
-single-server configuration enforces what its comments promise (a member publishes
-only as itself and reaches only its own consumer)."""
+single-server configuration enforces what its comments promise (TLS for every client;
+a member publishes only as itself and reaches only its own consumer)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client
-from natskit import example_nkey, nats_config_test, new_user_nkey, replace_once
+from natskit import (
+    deploy_tls,
+    example_nkey,
+    nats_config_test,
+    new_user_nkey,
+    replace_once,
+    tls_connect,
+    tls_context,
+    with_tls_dir,
+)
 from nodekit import accepted, start_node
 from testkit import sample_alert
 
@@ -28,6 +37,7 @@ from node.config import NodeSettings
 from node.exchange.trust import parse_root_keys
 from node.ops.natsserver import NatsServer
 from node.ops.provision import MemberSpec, Network, provision
+from node.ops.tls import TlsDir
 from node.runtime import Node
 from schemas.alert import Topic
 from schemas.errors import ConfigError, TransportError
@@ -46,6 +56,8 @@ def test_node_example_loads_with_production_paths() -> None:
     assert settings.directory == Path("/etc/lali/directory.json")
     assert settings.database == Path("/var/lib/lali/lali.db")
     assert settings.nats_nkey_seed_file == Path("/etc/lali/nats-user.nk")
+    assert settings.nats_url.startswith("tls://")
+    assert settings.nats_tls_ca == Path("/etc/lali/tls/ca.pem")
     assert set(settings.topics) == set(Topic)
 
 
@@ -67,7 +79,8 @@ def test_node_example_root_key_placeholder_fails_closed() -> None:
 
 
 def test_single_conf_passes_the_server_config_check(tmp_path: Path) -> None:
-    text = SINGLE.read_text(encoding="utf-8")
+    # The check opens the TLS files the config names: those of `lali deploy tls`.
+    text = with_tls_dir(SINGLE.read_text(encoding="utf-8"), deploy_tls(tmp_path / "tls"))
     conf = tmp_path / "single.conf"
     conf.write_text(
         replace_once(text, '"/var/lib/nats"', f'"{tmp_path / "store"}"'), encoding="utf-8"
@@ -79,7 +92,7 @@ def test_single_conf_passes_the_server_config_check(tmp_path: Path) -> None:
 
 def test_single_conf_config_check_catches_a_broken_file(tmp_path: Path) -> None:
     # The check above means something: a damaged durability setting fails it.
-    text = SINGLE.read_text(encoding="utf-8")
+    text = with_tls_dir(SINGLE.read_text(encoding="utf-8"), deploy_tls(tmp_path / "tls"))
     conf = tmp_path / "broken.conf"
     conf.write_text(
         replace_once(text, "sync_interval: always", "sync_interval: sometimes"), encoding="utf-8"
@@ -89,31 +102,25 @@ def test_single_conf_config_check_catches_a_broken_file(tmp_path: Path) -> None:
     assert "sync_interval" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for a test cert")
-def test_single_conf_tls_block_is_valid_once_enabled(tmp_path: Path) -> None:
-    cert, key = tmp_path / "server.pem", tmp_path / "server-key.pem"
-    openssl = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
-    subprocess.run(
-        [*openssl.split(), "-subj", "/CN=t", "-keyout", str(key), "-out", str(cert)],
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
+def test_single_conf_requires_tls_with_the_files_lali_deploy_tls_writes(tmp_path: Path) -> None:
     text = SINGLE.read_text(encoding="utf-8")
-    block = re.search(r"^# tls \{\n(?:^#.*\n)*?^# \}\n", text, re.MULTILINE)
-    assert block is not None, "the commented tls block is missing"
-    enabled = "".join(line[2:] + "\n" for line in block.group(0).splitlines())
-    for example, real in (
-        ("/etc/nats/tls/server.pem", cert),
-        ("/etc/nats/tls/server-key.pem", key),
-        ("/etc/nats/tls/ca.pem", cert),
-    ):
-        enabled = replace_once(enabled, example, str(real))
-    text = replace_once(text, block.group(0), enabled)
-    conf = tmp_path / "tls.conf"
+    block = re.search(r"^tls \{\n(.*?)^\}\n", text, re.MULTILINE | re.DOTALL)
+    assert block is not None, "single.conf has no (enabled) tls block"
+    settings = dict(re.findall(r"^  (\w+):\s+(\S+)$", block.group(1), re.MULTILINE))
+    tls = TlsDir(Path("/etc/nats/tls"))
+    assert settings == {
+        "cert_file": f'"{tls.server_cert}"',
+        "key_file": f'"{tls.server_key}"',
+        "ca_file": f'"{tls.ca}"',
+        "handshake_first": "true",
+        "timeout": "5",
+    }
+    # Without the files the server refuses to start: TLS cannot be skipped by accident.
+    conf = tmp_path / "single.conf"
     conf.write_text(replace_once(text, '"/var/lib/nats"', f'"{tmp_path}"'), encoding="utf-8")
     result = nats_config_test(conf)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode != 0
+    assert "server.pem" in result.stderr
 
 
 # --- nats/single.conf: the permissions, on a running server ---------------------------
@@ -153,7 +160,8 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNetwork]:
     """single.conf on a real server (fresh nkeys, loopback ports) and a provisioned
     network whose node.toml files name each member's nkey seed file."""
     text = SINGLE.read_text(encoding="utf-8")
-    conf = replace_once(text, 'http: "127.0.0.1:8222"', 'http: "127.0.0.1:-1"')
+    tls = deploy_tls(tmp_path / "tls")
+    conf = with_tls_dir(replace_once(text, 'http: "127.0.0.1:8222"', 'http: "127.0.0.1:-1"'), tls)
     # NatsServer passes the store directory as -sd; the file may not name one too.
     conf = replace_once(conf, '  store_dir: "/var/lib/nats"\n', "")
     keys = {code: new_user_nkey() for code in CODES}
@@ -161,12 +169,16 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNetwork]:
         conf = replace_once(conf, example_nkey(text, code), public)
     conf_path = tmp_path / "single.conf"
     conf_path.write_text(conf, encoding="utf-8")
-    server = NatsServer(tmp_path / "nats", config_file=conf_path)
+    server = NatsServer(
+        tmp_path / "nats", config_file=conf_path, tls=tls.server, tls_in_config=True
+    )
     await asyncio.to_thread(server.start)
     try:
         members = [MemberSpec("XH", "Regional hub", Role.HUB)]
         members += [MemberSpec(code, f"member {code}") for code in CODES[1:]]
-        network = provision(tmp_path / "net", members, server.url, datetime.now(UTC))
+        network = provision(
+            tmp_path / "net", members, server.url, datetime.now(UTC), tls_ca=server.tls.ca
+        )
         seeds: dict[str, Path] = {}
         for code, (seed, _) in keys.items():
             # node.toml already names nats.seed; put the key single.conf knows there.
@@ -178,9 +190,10 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNetwork]:
         await asyncio.to_thread(server.stop)
 
 
-async def connect_as(url: str, code: str, seed: Path, violations: Violations) -> Client:
-    return await nats.connect(
-        url,
+async def connect_as(server: NatsServer, code: str, seed: Path, violations: Violations) -> Client:
+    return await tls_connect(
+        server.url,
+        server.tls.ca,
         nkeys_seed=str(seed),
         inbox_prefix=f"_INBOX_{code}",
         error_cb=violations.on_error,
@@ -198,6 +211,8 @@ async def test_single_conf_refuses_a_client_without_a_known_nkey(
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
             await client.connect(
                 secured.server.url,
+                tls=tls_context(secured.server.tls.ca),
+                tls_handshake_first=True,
                 error_cb=violations.on_error,
                 allow_reconnect=False,
                 max_reconnect_attempts=0,
@@ -211,9 +226,8 @@ async def test_single_conf_refuses_a_client_without_a_known_nkey(
 async def test_single_conf_members_publish_only_as_themselves(
     secured: SecuredNetwork,
 ) -> None:
-    url = secured.server.url
     violations = Violations()
-    ws = await connect_as(url, "WS", secured.seeds["WS"], violations)
+    ws = await connect_as(secured.server, "WS", secured.seeds["WS"], violations)
     nodes: list[Node] = []
     try:
         # 1. A member cannot create the stream: only the hub can.
@@ -251,7 +265,7 @@ async def test_single_conf_members_publish_only_as_themselves(
         await violations.wait_for("_INBOX_FJ.>", kind="subscription")
 
         # 4. ...so the stream holds only what WS and FJ sent as themselves.
-        xh = await connect_as(url, "XH", secured.seeds["XH"], Violations())
+        xh = await connect_as(secured.server, "XH", secured.seeds["XH"], Violations())
         try:
             info = await xh.jetstream().stream_info("LALI_ALERTS")
         finally:

@@ -6,8 +6,8 @@ import asyncio
 import sqlite3
 from contextlib import closing
 
-import nats
 import pytest
+from natskit import tls_connect
 from nodekit import Running, accepted, outcome, restart
 from testkit import sample_alert
 
@@ -47,7 +47,9 @@ async def test_redelivered_envelope_is_processed_once(running: Running) -> None:
     envelope = list_entries(running.nodes["WS"].settings.database, kind="sent")[0].entry.envelope
     assert envelope is not None
     # Replay the same signed bytes under a new broker id, past JetStream's de-dup.
-    nc = await nats.connect(running.nodes["WS"].settings.nats_url)
+    nc = await tls_connect(
+        running.nodes["WS"].settings.nats_url, running.nodes["WS"].settings.nats_tls_ca
+    )
     try:
         await nc.jetstream().publish(
             alert_subject(Topic.ASYLUM, "WS"), envelope, headers={"Nats-Msg-Id": "replay-1"}
@@ -61,7 +63,9 @@ async def test_redelivered_envelope_is_processed_once(running: Running) -> None:
 
 
 async def test_forged_message_is_rejected_audited_and_node_keeps_going(running: Running) -> None:
-    nc = await nats.connect(running.nodes["WS"].settings.nats_url)
+    nc = await tls_connect(
+        running.nodes["WS"].settings.nats_url, running.nodes["WS"].settings.nats_tls_ca
+    )
     try:
         await nc.jetstream().publish(alert_subject(Topic.MARITIME, "WS"), b"lali.envelope.v1junk")
     finally:
@@ -77,7 +81,9 @@ async def test_forged_message_is_rejected_audited_and_node_keeps_going(running: 
     result = await running.nodes["XH"].send(sample_alert(Topic.BULLETIN), ["FJ"])
     await fj.wait(accepted(result.message_id))
     # ...a copy sits on FJ's dead-letter subject for the operator, with the reason.
-    nc = await nats.connect(running.nodes["FJ"].settings.nats_url)
+    nc = await tls_connect(
+        running.nodes["FJ"].settings.nats_url, running.nodes["FJ"].settings.nats_tls_ca
+    )
     try:
         dead = await nc.jetstream().get_last_msg("LALI_ALERTS", "lali.dead.FJ")
     finally:
@@ -92,7 +98,9 @@ async def test_sender_spoofed_in_subject_is_rejected(running: Running) -> None:
     result = await running.nodes["WS"].send(sample_alert(Topic.MARITIME), ["TO"])
     await running.watchers["TO"].wait(accepted(result.message_id))
     envelope = list_entries(running.nodes["WS"].settings.database, kind="sent")[0].entry.envelope
-    nc = await nats.connect(running.nodes["WS"].settings.nats_url)
+    nc = await tls_connect(
+        running.nodes["WS"].settings.nats_url, running.nodes["WS"].settings.nats_tls_ca
+    )
     try:
         await nc.jetstream().publish(alert_subject(Topic.MARITIME, "TO"), envelope or b"")
     finally:

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.integration
 async def test_pipelined_publishes_keep_order_and_stop_at_the_first_failure(
     nats_server: NatsServer,
 ) -> None:
-    transport = Transport(ConnectOptions(url=nats_server.url, name="pipeline-test"))
+    transport = Transport(
+        ConnectOptions(url=nats_server.url, name="pipeline-test", tls_ca=nats_server.tls.ca)
+    )
     await transport.connect()
     try:
         await transport.ensure_stream("PIPE", ["pipe.>"], duplicate_window_s=60)

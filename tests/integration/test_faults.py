@@ -7,6 +7,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from natskit import tls_connect
 from nodekit import Running, accepted
 from testkit import sample_alert
 
@@ -85,9 +86,7 @@ async def test_alert_from_a_member_not_yet_in_our_directory_is_deferred(
     stat = fj.trust.path.stat()
     fj.trust._stamp = (stat.st_mtime_ns, stat.st_size)
     # Publish as VU would (VU has no node here; the raw publish stands in for it).
-    import nats
-
-    nc = await nats.connect(ws.settings.nats_url)
+    nc = await tls_connect(ws.settings.nats_url, ws.settings.nats_tls_ca)
     try:
         await nc.jetstream().publish(
             alert_subject(Topic.MARITIME, "VU"), data, headers={"Nats-Msg-Id": header.message_id}

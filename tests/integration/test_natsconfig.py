@@ -9,16 +9,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import nats
 import pytest
+from natskit import deploy_tls, tls_connect
 from nodekit import accepted, start_node
 from testkit import sample_alert
 from typer.testing import CliRunner
 
+from keys import Role
 from node.cli.main import app
-from node.ops.natsconfig import render_nats_config
+from node.ops.natsconfig import member_permissions, render_nats_config
 from node.ops.natsserver import NatsServer, nats_server_binary
 from node.ops.provision import MemberSpec, Network, provision_keys, write_node_configs
+from node.ops.tls import nats_tls_block
 from schemas.alert import Topic
 from schemas.errors import ConfigError
 
@@ -41,7 +43,7 @@ async def generated(tmp_path: Path) -> AsyncIterator[tuple[Network, NatsServer]]
     server = NatsServer(tmp_path / "nats", config_file=conf)
     await asyncio.to_thread(server.start)
     try:
-        write_node_configs(network, server.url)
+        write_node_configs(network, server.url, tls_ca=server.tls.ca)
         yield network, server
     finally:
         await asyncio.to_thread(server.stop)
@@ -61,8 +63,9 @@ async def test_members_publish_only_as_themselves(
         errors.append(str(exc).lower())
         seen.set()
 
-    raw = await nats.connect(
+    raw = await tls_connect(
         server.url,
+        server.tls.ca,
         nkeys_seed=str(network.root / "WS" / "nats.seed"),
         inbox_prefix="_INBOX_WS",
         error_cb=on_error,
@@ -77,6 +80,10 @@ async def test_members_publish_only_as_themselves(
             "$JS.API.STREAM.DELETE.LALI_ALERTS",
             "$JS.API.CONSUMER.MSG.NEXT.LALI_ALERTS.node-FJ",
             "$KV.lali_directory.current",
+            # its own consumer is the hub's to configure (docs/security.md §5)
+            "$JS.API.CONSUMER.CREATE.LALI_ALERTS.node-WS",
+            "$JS.API.STREAM.INFO.LALI_ALERTS",
+            "$JS.API.CONSUMER.CREATE.KV_lali_directory",
         ):
             await raw.publish(subject, b"{}")
             wanted = f'permissions violation for publish to "{subject}"'.lower()
@@ -99,6 +106,7 @@ def test_cli_writes_a_config_nats_server_accepts(tmp_path: Path) -> None:
         tmp_path / "net", MEMBERS, datetime.now(UTC), valid_for=timedelta(days=30)
     )
     out = tmp_path / "generated.conf"
+    tls = deploy_tls(tmp_path / "tls")  # the check opens the files the config names
     result = CliRunner().invoke(
         app,
         [
@@ -114,15 +122,40 @@ def test_cli_writes_a_config_nats_server_accepts(tmp_path: Path) -> None:
             str(tmp_path / "js"),
             "--listen",
             "127.0.0.1:4222",
+            "--tls-dir",
+            str(tls.root),
         ],
     )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "sync_interval: always" in text and text.count("nkey:") == 3
+    assert nats_tls_block(tls.server) in text  # TLS for every client, handshake first
     check = subprocess.run(
         [str(nats_server_binary()), "-c", str(out), "-t"], capture_output=True, timeout=30
     )
     assert check.returncode == 0, check.stderr.decode()
+
+
+def test_a_member_only_binds_its_consumer_and_the_hub_configures_them() -> None:
+    ws = member_permissions("WS", Role.MEMBER, "LALI_ALERTS")
+    consumer = [s for s in ws["publish"] if "CONSUMER" in s or s.startswith("$JS.ACK")]
+    assert consumer == [
+        "$JS.API.CONSUMER.INFO.LALI_ALERTS.node-WS",
+        "$JS.API.CONSUMER.MSG.NEXT.LALI_ALERTS.node-WS",
+        "$JS.ACK.LALI_ALERTS.node-WS.>",
+    ]
+    assert [s for s in ws["publish"] if s.startswith("$JS.API.STREAM.")] == [
+        "$JS.API.STREAM.INFO.KV_lali_directory",  # the public directory, read-only
+        "$JS.API.STREAM.MSG.GET.KV_lali_directory",
+    ]
+    assert ws["subscribe"] == ["_INBOX_WS.>", "$KV.lali_directory.current"]
+    xh = member_permissions("XH", Role.HUB, "LALI_ALERTS")
+    assert {
+        "$JS.API.CONSUMER.CREATE.LALI_ALERTS.*",
+        "$JS.API.CONSUMER.CREATE.LALI_ALERTS.*.>",
+        "$JS.API.STREAM.CREATE.LALI_ALERTS",
+    } <= set(xh["publish"])
+    assert not [s for s in xh["publish"] if "DELETE" in s or ("CONSUMER" in s and "KV_" in s)]
 
 
 def test_a_member_without_an_nkey_is_refused(tmp_path: Path) -> None:

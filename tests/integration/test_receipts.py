@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import nats
 import pytest
+from natskit import tls_connect
 from nodekit import Running, accepted
 from testkit import sample_alert
 from typer.testing import CliRunner
@@ -67,7 +67,7 @@ async def test_receipts_are_deduplicated_and_forgeries_rejected(running: Running
     await running.watchers["FJ"].wait(accepted(result.message_id))
     await watch.until(lambda seen: any(d.outcome == "recorded" for d in seen))
     now = datetime.now(UTC)
-    nc = await nats.connect(ws.settings.nats_url)
+    nc = await tls_connect(ws.settings.nats_url, ws.settings.nats_tls_ca)
     try:
         js = nc.jetstream()
         # FJ's receipt again under a new broker id: recorded once only.

@@ -7,8 +7,8 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import nats
 import pytest
+from natskit import tls_connect
 from nodekit import Running
 from testkit import sample_alert
 
@@ -79,7 +79,7 @@ async def test_revoked_key_is_refused_everywhere_within_seconds(running: Running
     header, envelope = seal(
         sample_alert(Topic.MARITIME), ws.identity, ["FJ"], directory_v1, backdated
     )
-    nc = await nats.connect(ws.settings.nats_url)
+    nc = await tls_connect(ws.settings.nats_url, ws.settings.nats_tls_ca)
     try:
         await nc.jetstream().publish(
             alert_subject(Topic.MARITIME, "WS"),

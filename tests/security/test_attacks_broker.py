@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import nats
 import pytest
 from nats.aio.client import Client
+from natskit import tls_connect
 from nodekit import accepted, outcome
 from security.craft import Cast
 from security.stage import Target
@@ -50,7 +50,7 @@ def broker_rows() -> list[tuple[str, Attack]]:
 
 @pytest.fixture
 async def attacker(live: Target) -> AsyncIterator[Client]:
-    nc = await nats.connect(live.node.settings.nats_url)
+    nc = await tls_connect(live.node.settings.nats_url, live.node.settings.nats_tls_ca)
     try:
         yield nc
     finally:

@@ -41,6 +41,16 @@ PUBLISH = [
     pytest.param(f"$JS.API.CONSUMER.INFO.{STREAM}.node-FJ", id="read-fj-consumer-state"),
     pytest.param(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.node-FJ", id="pull-fj-messages"),
     pytest.param(f"$JS.ACK.{STREAM}.node-FJ.1.1.1.0.0", id="ack-fj-messages"),
+    # The hub owns the consumers: a member only reads, fetches from and acks its own
+    # (docs/security.md §5; the generated config: test_consumer_ownership.py).
+    pytest.param(f"$JS.API.CONSUMER.CREATE.{STREAM}.node-WS", id="widen-own-consumer"),
+    pytest.param(f"$JS.API.CONSUMER.CREATE.{STREAM}.node-WS.lali.>", id="widen-own-filter-form"),
+    pytest.param(f"$JS.API.CONSUMER.DELETE.{STREAM}.node-WS", id="delete-own-consumer"),
+    pytest.param(f"$JS.API.STREAM.INFO.{STREAM}", id="alert-stream-info"),
+    pytest.param("$JS.API.INFO", id="account-info"),
+    pytest.param("$JS.API.CONSUMER.CREATE.KV_lali_directory", id="directory-push-consumer"),
+    pytest.param("$JS.API.CONSUMER.CREATE.KV_lali_directory.x", id="directory-named-consumer"),
+    pytest.param("$JS.API.CONSUMER.DELETE.KV_lali_directory.x", id="delete-directory-consumer"),
 ]
 
 SUBSCRIBE = [
@@ -53,7 +63,7 @@ SUBSCRIBE = [
 @pytest.mark.parametrize("subject", PUBLISH)
 async def test_member_cannot_publish(secured: SecuredNetwork, subject: str) -> None:  # noqa: F811
     violations = Violations()
-    ws = await connect_as(secured.server.url, "WS", secured.seeds["WS"], violations)
+    ws = await connect_as(secured.server, "WS", secured.seeds["WS"], violations)
     try:
         # Allowed, as a control: the connection works and WS may publish as itself.
         await ws.publish("lali.alert.maritime.WS", b"x")
@@ -67,7 +77,7 @@ async def test_member_cannot_publish(secured: SecuredNetwork, subject: str) -> N
 @pytest.mark.parametrize("subject", SUBSCRIBE)
 async def test_member_cannot_subscribe(secured: SecuredNetwork, subject: str) -> None:  # noqa: F811
     violations = Violations()
-    ws = await connect_as(secured.server.url, "WS", secured.seeds["WS"], violations)
+    ws = await connect_as(secured.server, "WS", secured.seeds["WS"], violations)
     try:
         await ws.subscribe("_INBOX_WS.>")  # its own replies: allowed
         await ws.subscribe(subject)

@@ -58,6 +58,9 @@ class Delivered:
     data: bytes
     final: bool = True  # the broker will not deliver it again
     received_at: datetime | None = None  # when the broker stored it
+    # Which stream message it is (a redelivery has the same one); None when it did
+    # not come from the stream, so that a redelivery cannot be told from a replay.
+    stream_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,15 @@ class Rejection:
 
     error: LaliError
     at: datetime | None
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """Stage one found a failure that time or a newer directory may cure, and the broker
+    will deliver the message again: audited at the first deferral of that stream
+    message (not at each redelivery), then nakked."""
+
+    error: UntrustedMessage
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from node.exchange.inbound.commit import commit_group
 from node.exchange.inbound.decisions import (
     TRANSIENT,
     Decision,
+    Deferral,
     Delivered,
     Listener,
     Outcome,
@@ -66,10 +67,12 @@ class Inbound:
         *,
         final: bool = True,
         received_at: datetime | None = None,
+        stream_seq: int | None = None,
     ) -> Decision:
         """Decide on one delivery. ``final``: the broker will not deliver it again, so a
         transient failure must be rejected (and audited) rather than deferred."""
-        return (await self.process_many([Delivered(subject, data, final, received_at)]))[0]
+        item = Delivered(subject, data, final, received_at, stream_seq)
+        return (await self.process_many([item]))[0]
 
     async def process_many(self, items: Sequence[Delivered]) -> list[Decision]:
         """Decide on several deliveries, in order; every alert among them that is
@@ -82,7 +85,7 @@ class Inbound:
             log.error("inbound_directory_unusable", reason=exc.reason, error=str(exc))
             return [self._told(Decision(Outcome.RETRY, reason=exc.reason), None) for _ in items]
         echoes = await self._own_echoes(items)
-        staged: list[Decision | Opened | Rejection] = []
+        staged: list[Decision | Opened | Rejection | Deferral] = []
         for i, item in enumerate(items):
             try:
                 echo = echoes.get(i)
@@ -155,7 +158,7 @@ class Inbound:
 
     async def _open(
         self, item: Delivered, directory: Directory, now: datetime
-    ) -> Decision | Opened | Rejection:
+    ) -> Decision | Opened | Rejection | Deferral:
         """Verify and open (pure core); a Decision when there is nothing to commit."""
         try:
             topic, sender = parse_alert_subject(item.subject)
@@ -176,14 +179,14 @@ class Inbound:
         except TRANSIENT as exc:
             if not item.final:
                 log.warning("inbound_deferred", reason=exc.reason, error=exc.message)
-                return Decision(Outcome.DEFER, reason=exc.reason)
+                return Deferral(exc)  # audited at its first deferral
             return Rejection(exc, now)
         except UntrustedMessage as exc:
             return Rejection(exc, now)
 
     async def _commit_staged(
         self,
-        staged: list[tuple[int, Opened | Rejection]],
+        staged: list[tuple[int, Opened | Rejection | Deferral]],
         items: Sequence[Delivered],
         now: datetime,
     ) -> dict[int, Decision]:
@@ -214,6 +217,11 @@ class Inbound:
                 if isinstance(single, Rejection):  # even recording it fails: hold, say so
                     log.error("inbound_reject_failed", error_type=type(exc).__name__)
                     return {index: Decision(Outcome.RETRY, reason="internal_error")}
+                if isinstance(single, Deferral):
+                    # Deferred unaudited: it comes back, and its last delivery is
+                    # rejected and audited whatever happens here.
+                    log.error("inbound_defer_audit_failed", error_type=type(exc).__name__)
+                    return {index: Decision(Outcome.DEFER, reason=single.error.reason)}
                 return await self._commit_staged([(index, internal_error(exc))], items, now)
         decisions: dict[int, Decision] = {}
         for pair in staged:

@@ -11,6 +11,7 @@ from transportkit import Stored
 from unit.exchange.exchangekit import Exchange
 
 from node.exchange.inbound.decisions import Decision, Outcome
+from node.protocol.msgid import nats_msg_id
 from node.protocol.subjects import alert_subject
 from node.storage.audit import verify_file
 from schemas.alert import Priority, Topic
@@ -23,8 +24,8 @@ async def test_submit_commits_sent_and_outbox_before_it_publishes(net: Exchange)
     at_publish: list[tuple[Any, ...]] = []
 
     def look(stored: Stored) -> None:
-        assert stored.msg_id is not None
-        at_publish.append((ws.audit("sent"), ws.outbox(stored.msg_id)))
+        ((mid,),) = ws.rows("SELECT message_id FROM outbox")
+        at_publish.append((ws.audit("sent"), ws.outbox(mid)))
 
     net.broker.on_store.append(look)
     result = await ws.outbound.submit(sample_alert(Topic.MARITIME), ["FJ", "TO"])
@@ -38,7 +39,7 @@ async def test_submit_commits_sent_and_outbox_before_it_publishes(net: Exchange)
         ("sent", result.message_id, "FJ,TO", stored.data)
     ]
     assert row[:4] == ("alert", MARITIME, stored.data, "queued")
-    assert (stored.subject, stored.msg_id) == (MARITIME, result.message_id)
+    assert (stored.subject, stored.msg_id) == (MARITIME, nats_msg_id(MARITIME, stored.data))
     published = ws.outbox(result.message_id)
     assert published is not None and published[3:] == ("published", 1, 1)
     assert verify_file(ws.db.path).count == ws.audit_base + 1
@@ -80,8 +81,8 @@ async def test_flush_republishes_with_the_same_msg_id_and_the_broker_keeps_one(
     assert result.state == "queued"
 
     assert await ws.outbound.flush() == 1
-    assert [p.msg_id for p in ws.transport.attempts] == [result.message_id] * 2
     (stored,) = net.broker.messages()  # de-duplicated by Nats-Msg-Id
+    assert [p.msg_id for p in ws.transport.attempts] == [nats_msg_id(MARITIME, stored.data)] * 2
     row = ws.outbox(result.message_id)
     assert row is not None and row[3:] == ("published", 2, stored.seq)
     assert await ws.outbound.flush() == 0  # nothing left queued
@@ -101,7 +102,10 @@ async def test_after_the_link_returns_flush_sends_the_most_urgent_first(net: Exc
     assert len(ws.outbox_wakes) == 1  # the runtime's publisher is woken at once
 
     assert await ws.outbound.flush() == 2
-    assert [m.msg_id for m in net.broker.messages()] == [flash.message_id, routine.message_id]
+    sent = [ws.outbox(r.message_id) for r in (flash, routine)]
+    assert [(m.msg_id, m.data) for m in net.broker.messages()] == [
+        (nats_msg_id(MARITIME, row[2]), row[2]) for row in sent if row is not None
+    ]
 
 
 async def test_our_own_alert_coming_back_is_recognised_by_its_bytes(net: Exchange) -> None:

@@ -9,6 +9,7 @@ from unit.exchange.exchangekit import Exchange
 from node.exchange.inbound.decisions import Recorded
 from node.protocol.chain import ChainHead
 from node.protocol.checkpoint import make_checkpoint, verify_checkpoint
+from node.protocol.msgid import nats_msg_id
 from node.protocol.subjects import checkpoint_subject
 from node.storage.audit import verify_file
 from schemas.alert import Topic
@@ -33,9 +34,9 @@ async def test_checkpoint_now_signs_the_head_and_queues_it(net: Exchange) -> Non
     later = await ws.witness.checkpoint_now()
     assert later is not None and later.count == checkpoint.count + 1
     assert await ws.outbound.flush() == 2
-    assert [m.msg_id for m in net.broker.messages(checkpoint_subject("WS"))] == [
-        checkpoint.checkpoint_id,
-        later.checkpoint_id,
+    blobs = [ws.outbox(c.checkpoint_id) for c in (checkpoint, later)]
+    assert [(m.msg_id, m.data) for m in net.broker.messages(checkpoint_subject("WS"))] == [
+        (nats_msg_id(checkpoint_subject("WS"), b[2]), b[2]) for b in blobs if b is not None
     ]
 
 
