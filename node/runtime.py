@@ -43,7 +43,7 @@ from node.storage.audit import verify_file
 from node.storage.database import Database
 from node.transport import Transport
 from schemas.alert import Alert
-from schemas.errors import ConfigError, LaliError, TransportError
+from schemas.errors import AuditChainBroken, ConfigError, LaliError, TransportError
 
 log = structlog.get_logger("lali.node")
 
@@ -79,6 +79,7 @@ class Node:
         self._stopping = asyncio.Event()
         self._wake_outbox = asyncio.Event()
         self._directory_changed = asyncio.Event()  # the hub reconfigures the consumers
+        self._diverged = False  # our log contradicts the hub's checkpoint of it
         self.ready = asyncio.Event()  # connected, stream and consumer in place
         self.failed = asyncio.Event()  # the consumer stopped on an error (see .failure)
         self.failure: LaliError | None = None
@@ -320,6 +321,9 @@ class Node:
             await check_continuity(
                 self.transport, self.policy.stream, self.db, self.trust.directory, self.code
             )
+        except AuditChainBroken:
+            self._diverged = True
+            raise
         except TransportError as exc:
             # No stream yet, or the server would not say: nothing to compare with now.
             log.warning("continuity_unchecked", reason=exc.reason, error=str(exc))
@@ -400,9 +404,11 @@ class Node:
         try:
             if self.handlers is not None:
                 await self.handlers.stop()  # an interrupted job stays pending
-            if self.consume:
+            # A log the hub's checkpoint contradicts must not speak for us: no checkpoint
+            # of it, nothing from its outbox (until the operator accepts the restore).
+            if self.consume and not self._diverged:
                 await self.checkpoint()  # the last head we reached, for the witnesses
-            if self.transport.connected.is_set():
+            if self.transport.connected.is_set() and not self._diverged:
                 # Bounded: whatever is left stays queued for the next start.
                 with contextlib.suppress(LaliError, TimeoutError):
                     await asyncio.wait_for(self.outbound.flush(), 15.0)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from keys import Identity
-from node.exchange.inbound.decisions import Recorded
+from node.exchange.inbound.decisions import REJECT_KEEP, Recorded
 from node.exchange.trust import Trust
 from node.protocol.chain import ChainHead
 from node.protocol.checkpoint import Checkpoint, make_checkpoint, verify_checkpoint
@@ -24,7 +25,7 @@ from node.protocol.subjects import checkpoint_subject
 from node.storage.database import Database, utc_now_text
 from node.storage.readonly import read_only
 from node.transport.ports import StreamConsumer
-from schemas.errors import StorageError, UntrustedMessage
+from schemas.errors import DirectoryError, StorageError, UntrustedMessage
 
 log = structlog.get_logger("lali.witness")
 
@@ -73,47 +74,79 @@ class Witness:
         return checkpoint
 
     async def receive(self, data: bytes) -> Recorded:
-        """Hub side: keep another member's checkpoint."""
+        """Hub side: keep another member's checkpoint, or audit why not.
+
+        1. Verify it (a forged or malformed blob: audited ``rejected`` with its reason).
+        2. Against the newest checkpoint held for the member: the same head at the same
+           count is a duplicate; another head at a count we hold is a **conflict** (the
+           log forked or was rewritten, THREATS 17/19); a lower count than the newest,
+           or an earlier time, is **stale** (a restored backup, a replay, THREATS 20).
+           Conflicts and stale checkpoints are kept as evidence in the audit log and
+           alarmed; only a newer one is recorded as the member's head.
+        """
         try:
-            checkpoint = verify_checkpoint(data, await self.trust.current(self.clock()))
+            directory = await self.trust.current(self.clock())
+        except DirectoryError:
+            return Recorded.RETRY  # our side: a stale directory cures with a new one
+        try:
+            checkpoint = verify_checkpoint(data, directory)
         except UntrustedMessage as exc:
             log.warning("checkpoint_rejected", reason=exc.reason, error=exc.message)
-            return Recorded.REJECTED
+            return await self._evidence(Recorded.REJECTED, None, exc.reason, data)
+        c = checkpoint
         try:
             async with self.db.transaction() as tx:
-                changed = await tx.execute(
-                    "INSERT OR IGNORE INTO checkpoints (member, count, head, at, checkpoint)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        checkpoint.member,
-                        checkpoint.count,
-                        checkpoint.head,
-                        utc_now_text(checkpoint.at),
-                        data,
-                    ),
-                )
-                same = await tx.fetchone(
+                at_count = await tx.fetchone(
                     "SELECT head FROM checkpoints WHERE member = ? AND count = ?",
-                    (checkpoint.member, checkpoint.count),
+                    (c.member, c.count),
                 )
+                newest = await tx.fetchone(
+                    "SELECT count, at FROM checkpoints WHERE member = ?"
+                    " ORDER BY count DESC LIMIT 1",
+                    (c.member,),
+                )
+                if at_count is None and not _stale(c, newest):
+                    await tx.execute(
+                        "INSERT INTO checkpoints (member, count, head, at, checkpoint)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (c.member, c.count, c.head, utc_now_text(c.at), data),
+                    )
+                    return Recorded.RECORDED
         except StorageError:
             return Recorded.RETRY
-        if same is not None and bytes(same[0]) != checkpoint.head:
-            # Two signed heads for one count: the member's log forked or was rewritten
-            # (THREATS 17/19). Keep the first; record the evidence in our audit log.
-            log.error("checkpoint_conflict", member=checkpoint.member, count=checkpoint.count)
-            try:
-                async with self.db.transaction() as tx:
-                    await tx.audit(
-                        "rejected",
-                        peer=checkpoint.member,
-                        reason="checkpoint_conflict",
-                        envelope=data,
-                    )
-            except StorageError:
-                return Recorded.RETRY
-            return Recorded.CONFLICT
-        return Recorded.RECORDED if changed else Recorded.DUPLICATE
+        if at_count is not None:
+            if bytes(at_count[0]) == c.head:
+                return Recorded.DUPLICATE
+            # Two signed heads for one count: keep the first, record the second.
+            log.error("checkpoint_conflict", member=c.member, count=c.count)
+            return await self._evidence(Recorded.CONFLICT, c.member, "checkpoint_conflict", data)
+        log.error(
+            "checkpoint_stale",
+            member=c.member,
+            count=c.count,
+            held_count=int(newest[0]) if newest else None,
+        )
+        return await self._evidence(Recorded.STALE, c.member, "checkpoint_stale", data)
+
+    async def _evidence(
+        self, outcome: Recorded, member: str | None, reason: str, data: bytes
+    ) -> Recorded:
+        """Audit a checkpoint we do not record (``rejected``, with its bytes)."""
+        try:
+            async with self.db.transaction() as tx:
+                await tx.audit("rejected", peer=member, reason=reason, envelope=data[:REJECT_KEEP])
+        except StorageError:
+            return Recorded.RETRY
+        return outcome
+
+
+def _stale(checkpoint: Checkpoint, newest: Any) -> bool:
+    """Older than the newest checkpoint held for the member: a lower count, or a time
+    before the newest one's (``newest``: its (count, at) row, or None)."""
+    if newest is None:
+        return False
+    held_count, held_at = int(newest[0]), str(newest[1])
+    return checkpoint.count < held_count or utc_now_text(checkpoint.at) < held_at
 
 
 async def published_checkpoint(transport: StreamConsumer, stream: str, member: str) -> bytes | None:

@@ -15,8 +15,11 @@ from testkit import sample_alert
 from typer.testing import CliRunner
 
 from node.cli.main import app
+from node.config import NodeSettings
 from node.protocol.chain import GENESIS, Entry, entry_hash
+from node.runtime import Node
 from schemas.alert import Topic
+from schemas.errors import AuditChainBroken
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +129,56 @@ async def test_hub_flags_two_heads_for_one_count(running: Running) -> None:
     second = make_checkpoint(ws, ChainHead(5, b"\x02" * 32), hub.clock())
     assert await hub.witness.receive(first) == "recorded"
     assert await hub.witness.receive(second) == "conflict"
+
+
+async def test_a_node_restored_from_an_old_backup_refuses_to_run_until_accepted(
+    running: Running, tmp_path: Path
+) -> None:
+    """THREATS 20 at start: the node compares its log with the hub's newest checkpoint of
+    it before it takes anything in, and refuses to run on a log that lost entries."""
+    fj = running.nodes["FJ"]
+    config = fj.settings.database.parent / "node.toml"
+    await busy(running, 1)
+    backup = tmp_path / "backup.db"
+    with (
+        closing(sqlite3.connect(fj.settings.database)) as src,
+        closing(sqlite3.connect(backup)) as dst,
+    ):
+        src.backup(dst)
+    await busy(running, 3)
+    count = await checkpoint_reaches_hub(running, "FJ")
+    await fj.aclose()
+    shutil.copy(backup, fj.settings.database)
+    for suffix in ("-wal", "-shm"):
+        Path(str(fj.settings.database) + suffix).unlink(missing_ok=True)  # noqa: ASYNC240
+
+    restored = Node(NodeSettings.load(config))
+    await restored.start()
+    try:
+        await asyncio.wait_for(restored.failed.wait(), 30)
+        assert isinstance(restored.failure, AuditChainBroken)
+        assert f"checkpoint at entry {count}" in str(restored.failure)
+        assert "refusing to run" in str(restored.failure)
+        assert not restored.ready.is_set()  # nothing was taken in
+    finally:
+        await restored.aclose()
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["audit", "accept-restore", "--config", str(config)]
+    )
+    assert result.exit_code == 1 and f"checkpoint at entry {count}" in result.output
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["audit", "accept-restore", "--config", str(config), "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+
+    accepted_node = Node(NodeSettings.load(config))
+    await accepted_node.start()
+    try:
+        await asyncio.wait_for(accepted_node.ready.wait(), 30)
+        assert not accepted_node.failed.is_set()
+    finally:
+        await accepted_node.aclose()
+    with closing(sqlite3.connect(fj.settings.database)) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM audit ORDER BY seq")]
+    assert "restore_accepted" in kinds  # on the record, in the chain itself

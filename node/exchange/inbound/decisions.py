@@ -41,6 +41,7 @@ class Recorded(StrEnum):
     DUPLICATE = "duplicate"  # stored before: ack
     REJECTED = "rejected"  # untrusted: audited, then term
     CONFLICT = "conflict"  # a checkpoint contradicting one held: audited as evidence, ack
+    STALE = "stale"  # a checkpoint older than the newest held: audited as evidence, ack
     RETRY = "retry"  # our side cannot commit: hold and retry
 
 

@@ -3,6 +3,8 @@ and kept, and two heads for one count reported."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from testkit import sample_alert
 from unit.exchange.exchangekit import Exchange
 
@@ -55,8 +57,45 @@ async def test_a_forged_checkpoint_is_rejected_and_not_kept(net: Exchange) -> No
     xh = await net.station("XH")
     blob = make_checkpoint(net.ids["FJ"], ChainHead(5, b"\x01" * 32), net.clock())
 
-    assert await xh.witness.receive(blob[:-1] + bytes([blob[-1] ^ 1])) is Recorded.REJECTED
+    forged = blob[:-1] + bytes([blob[-1] ^ 1])
+    assert await xh.witness.receive(forged) is Recorded.REJECTED
     assert xh.rows("SELECT * FROM checkpoints") == []
+    (entry,) = xh.audit("rejected")  # the hub keeps the evidence, with its reason
+    assert (entry[3], entry[5]) == ("bad_signature", forged)
+
+
+async def test_junk_on_a_checkpoint_subject_is_rejected_and_audited(net: Exchange) -> None:
+    xh = await net.station("XH")
+    assert await xh.witness.receive(b"x") is Recorded.REJECTED
+    (entry,) = xh.audit("rejected")
+    assert (entry[3], entry[5]) == ("malformed", b"x")
+
+
+async def test_an_older_checkpoint_than_the_newest_held_is_stale(net: Exchange) -> None:
+    xh = await net.station("XH")
+    early = make_checkpoint(net.ids["FJ"], ChainHead(5, b"\x01" * 32), net.clock())
+    net.clock.advance(60)
+    newest = make_checkpoint(net.ids["FJ"], ChainHead(9, b"\x02" * 32), net.clock())
+    net.clock.advance(60)
+    # FJ restored from a backup at entry 7 and checkpointed again: a lower count.
+    restored = make_checkpoint(net.ids["FJ"], ChainHead(7, b"\x03" * 32), net.clock())
+    # A higher count signed earlier than the newest held: a replayed or back-dated one.
+    backdated = make_checkpoint(
+        net.ids["FJ"], ChainHead(12, b"\x04" * 32), net.clock() - timedelta(seconds=90)
+    )
+    assert await xh.witness.receive(newest) is Recorded.RECORDED
+
+    assert await xh.witness.receive(restored) is Recorded.STALE
+    assert await xh.witness.receive(early) is Recorded.STALE
+    assert await xh.witness.receive(backdated) is Recorded.STALE
+
+    assert xh.rows("SELECT count FROM checkpoints") == [(9,)]  # the head stays the newest
+    entries = xh.audit("rejected")
+    assert [(e[2], e[3], e[5]) for e in entries] == [
+        ("FJ", "checkpoint_stale", restored),
+        ("FJ", "checkpoint_stale", early),
+        ("FJ", "checkpoint_stale", backdated),
+    ]
 
 
 async def test_a_second_head_for_the_same_count_is_reported(net: Exchange) -> None:
