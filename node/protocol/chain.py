@@ -109,3 +109,24 @@ def verify_chain(entries: Iterable[StoredEntry], *knowns: ChainHead) -> ChainHea
             seq=count + 1,
         )
     return ChainHead(count, prev)
+
+
+INBOX_LABEL = b"lali.inbox.v1\x00"
+
+
+def inbox_digest(
+    message_id: str,
+    received_at: str,
+    sender: str,
+    topic: str,
+    tlp: str,
+    priority: str,
+    alert: str,
+) -> str:
+    """The digest of an inbox row's content (every column but its state), recorded in
+    the ``received`` audit entry's detail as ``"inbox"``: the chain then covers the row,
+    so an edited row no longer matches its entry (and a deleted one is missed)."""
+    h = hashlib.sha256(INBOX_LABEL)
+    for value in (message_id, received_at, sender, topic, tlp, priority, alert):
+        h.update(_field(value))
+    return h.hexdigest()

@@ -99,3 +99,25 @@ def test_audit_verify_fails_after_tampering(
     assert "audit_chain_broken" in out
     if seq is not None:
         assert f"entry {seq}" in out
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE inbox SET alert = replace(alert, '\"', ' \"') WHERE rowid = (SELECT MIN(rowid)"
+        " FROM inbox)",
+        "UPDATE inbox SET sender = 'ZZ' WHERE rowid = (SELECT MIN(rowid) FROM inbox)",
+        "DELETE FROM inbox WHERE rowid = (SELECT MAX(rowid) FROM inbox)",
+        "UPDATE inbox SET audit_seq = audit_seq + 1 WHERE rowid = (SELECT MIN(rowid) FROM inbox)",
+    ],
+    ids=["edit-alert", "edit-sender", "delete-row", "relink"],
+)
+def test_audit_verify_fails_after_the_inbox_is_tampered_with(
+    demo_dir: Path, tmp_path: Path, sql: str
+) -> None:
+    """The inbox is covered by the chain: each row matches the digest its `received`
+    entry recorded, and no received alert loses its row unnoticed."""
+    code, out = verify(tampered(demo_dir, tmp_path, sql))
+    assert code == 1, out
+    assert "audit_chain_broken" in out
+    assert "inbox row" in out

@@ -24,7 +24,7 @@ from node.exchange.inbound.decisions import (
 from node.exchange.inbound.decisions import rejected as rejected_decision
 from node.exchange.receipts import RECEIPT_OUTBOX_SQL, receipt_row
 from node.handlers.jobs import Router
-from node.protocol.chain import StoredEntry
+from node.protocol.chain import StoredEntry, inbox_digest
 from node.protocol.envelope import Opened
 from node.protocol.wire import Header
 from node.storage.database import Database, Tx, utc_now_text
@@ -104,6 +104,8 @@ async def commit_group(
                 }
                 if seq is not None:
                     detail["stream_seq"] = seq  # tells a later replay from a redelivery
+                row = _inbox_content(s, now)
+                detail["inbox"] = inbox_digest(*row)  # the chain covers the inbox row
                 entry = tx.append_audit(
                     "received",
                     at=now,
@@ -113,7 +115,7 @@ async def commit_group(
                     detail=json.dumps(detail),
                     envelope=s.raw,
                 )
-                inbox.append(_inbox_row(s, entry.entry.seq, now))
+                inbox.append((*row, entry.entry.seq))
                 # The receipt leaves through the outbox, so it survives a link cut too.
                 receipts.append(receipt_row(h, me, now))
                 accepted[i] = s
@@ -309,7 +311,8 @@ _INSERT_INBOX = (
 )
 
 
-def _inbox_row(opened: Opened, audit_seq: int, now: datetime) -> tuple[Any, ...]:
+def _inbox_content(opened: Opened, now: datetime) -> tuple[str, str, str, str, str, str, str]:
+    """An inbox row's columns but ``audit_seq`` and ``state``, in table order."""
     h = opened.header
     return (
         h.message_id,
@@ -319,5 +322,4 @@ def _inbox_row(opened: Opened, audit_seq: int, now: datetime) -> tuple[Any, ...]
         h.tlp.value,
         h.priority.value,
         alert_to_json(opened.alert).decode("utf-8"),
-        audit_seq,
     )
