@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from node.cli.main import app
 from node.config import NodeSettings
 from node.protocol.chain import GENESIS, Entry, entry_hash
+from node.protocol.msgid import nats_msg_id
 from node.runtime import Node
 from schemas.alert import Topic
 from schemas.errors import AuditChainBroken
@@ -182,3 +183,21 @@ async def test_a_node_restored_from_an_old_backup_refuses_to_run_until_accepted(
     with closing(sqlite3.connect(fj.settings.database)) as conn:
         kinds = [r[0] for r in conn.execute("SELECT kind FROM audit ORDER BY seq")]
     assert "restore_accepted" in kinds  # on the record, in the chain itself
+
+
+async def test_junk_on_our_checkpoint_subject_is_a_warning_not_a_failure(
+    running: Running,
+) -> None:
+    """Whatever the newest message on lali.checkpoint.FJ is, it is not evidence against an
+    intact log: verification warns and checks the local checkpoints (it used to fail
+    with "not a Lali v1 checkpoint")."""
+    fj = running.nodes["FJ"]
+    config = str(fj.settings.database.parent / "node.toml")
+    await busy(running, 1)
+    await checkpoint_reaches_hub(running, "FJ")
+    subject = "lali.checkpoint.FJ"
+    await fj.transport.publish(subject, b"not a checkpoint", nats_msg_id(subject, b"junk"))
+    code, out = await audit_verify("--config", config)
+    assert code == 0, out
+    assert "audit ok" in out
+    assert "not a valid checkpoint" in out
