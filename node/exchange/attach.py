@@ -12,7 +12,6 @@ import structlog
 
 from node.exchange.consumers import filters_for, unsafe_filters
 from node.exchange.policy import StreamPolicy
-from node.exchange.trust import Trust
 from node.protocol.subjects import STREAM_SUBJECTS
 from node.transport.ports import ConsumerState, PulledMessage, TransportPort
 from schemas.errors import TransportError
@@ -130,9 +129,8 @@ def _compare_settings(state: ConsumerState, s: StreamPolicy) -> None:
         )
 
 
-def consumer_filters(s: StreamPolicy, trust: Trust) -> list[str]:
-    """Our topics (from node.toml), our receipts, and (at the hub) every member's
-    checkpoints: the filters the hub gives our consumer when the directory lists the
-    same topics (``consumers.filters_for``)."""
-    role = trust.directory.member(s.code).role
-    return list(filters_for(s.code, role, (t.value for t in s.topics)))
+def consumer_filters(s: StreamPolicy) -> list[str]:
+    """Our topics (from node.toml), our receipts and every member's checkpoints: the
+    filters the hub gives our consumer when the directory lists the same topics
+    (``consumers.filters_for``)."""
+    return list(filters_for(s.code, (t.value for t in s.topics)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from keys import Directory, Role
+from keys import Directory
 from node.exchange.policy import StreamPolicy
 from node.exchange.trust import Trust
 from node.protocol.subjects import (
@@ -58,14 +58,15 @@ def durable_name(code: str) -> str:
     return f"node-{code}"
 
 
-def filters_for(code: str, role: Role, topics: Iterable[str]) -> tuple[str, ...]:
+def filters_for(code: str, topics: Iterable[str]) -> tuple[str, ...]:
     """What a node's consumer delivers: the alerts on its topics, the receipts for the
     alerts it sent (``lali.receipt.<CODE>.*``: a receipt is seen by the alert's sender
-    only), and at the hub every member's checkpoints. Never a dead letter."""
+    only), and every member's checkpoints: each node witnesses every other's log (a
+    member that signs two histories is caught by whoever sees both, not only by the hub).
+    Never a dead letter."""
     subjects = [topic_filter(Topic(t)) for t in topics]
     subjects.append(receipt_filter(code))
-    if role is Role.HUB:
-        subjects.append(checkpoint_subject("*"))
+    subjects.append(checkpoint_subject("*"))
     return tuple(subjects)
 
 
@@ -74,7 +75,7 @@ def consumer_specs(directory: Directory, policy: StreamPolicy) -> list[ConsumerS
     the redelivery settings from ``policy`` (the hub's own settings)."""
     specs = []
     for member in directory.members:
-        filters = filters_for(member.code, member.role, member.topics)
+        filters = filters_for(member.code, member.topics)
         unsafe = unsafe_filters(filters)
         if unsafe:  # filters_for cannot produce one; this keeps it so
             raise RuntimeError(f"consumer filters would deliver dead letters: {unsafe}")

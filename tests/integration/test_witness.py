@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from node.cli.main import app
 from node.config import NodeSettings
-from node.protocol.chain import GENESIS, Entry, entry_hash
+from node.protocol.chain import GENESIS, ChainHead, Entry, entry_hash
 from node.protocol.msgid import nats_msg_id
 from node.runtime import Node
 from schemas.alert import Topic
@@ -201,3 +201,34 @@ async def test_junk_on_our_checkpoint_subject_is_a_warning_not_a_failure(
     assert code == 0, out
     assert "audit ok" in out
     assert "not a valid checkpoint" in out
+
+
+async def _audited(node: Node, reason: str) -> list[bytes]:
+    """The envelopes of ``node``'s rejected entries with ``reason`` (bounded poll: the
+    node's consumer stores what it witnesses in its own database)."""
+    for _ in range(400):
+        with closing(sqlite3.connect(f"file:{node.settings.database}?mode=ro", uri=True)) as c:
+            rows = c.execute(
+                "SELECT envelope FROM audit WHERE kind = 'rejected' AND reason = ?", (reason,)
+            ).fetchall()
+        if rows:
+            return [bytes(r[0]) for r in rows]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{node.code} never audited {reason}")
+
+
+async def test_every_member_witnesses_a_member_that_signs_two_histories(
+    running: Running,
+) -> None:
+    """Not only the hub: each node's consumer delivers every member's checkpoints, so a
+    member that signs two heads for one count is caught by every node that sees both."""
+    from node.protocol.checkpoint import make_checkpoint
+
+    fj = running.nodes["FJ"]
+    first = make_checkpoint(fj.identity, ChainHead(7, b"\x01" * 32), fj.clock())
+    second = make_checkpoint(fj.identity, ChainHead(7, b"\x02" * 32), fj.clock())
+    subject = "lali.checkpoint.FJ"
+    for blob in (first, second):
+        await fj.transport.publish(subject, blob, nats_msg_id(subject, blob))
+    for code in ("WS", "TO", "XH"):
+        assert await _audited(running.nodes[code], "checkpoint_conflict") == [second]

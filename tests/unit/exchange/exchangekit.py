@@ -97,7 +97,7 @@ class Station:
         batches = await self.transport.durable_pull(
             self.policy.stream,
             self.policy.durable,
-            consumer_filters(self.policy, self.trust),
+            consumer_filters(self.policy),
             ack_wait_s=self.policy.ack_wait_s,
             max_deliver=self.policy.max_deliver,
             batch=self.policy.fetch_batch,

@@ -12,7 +12,6 @@ from structlog.testing import capture_logs
 from testkit import NOW, make_keyring
 from transportkit import Broker, DurableConsumer, FakeTransport, ManualClock
 
-from keys import Role
 from node.exchange.attach import bind_consumer
 from node.exchange.consumers import consumer_specs, filters_for, unsafe_filters
 from node.exchange.policy import StreamPolicy
@@ -37,16 +36,17 @@ def policy(code: str = "XH", **changes: object) -> StreamPolicy:
     return StreamPolicy(**values)  # type: ignore[arg-type]
 
 
-def test_a_member_gets_its_topics_and_its_own_receipts_only() -> None:
-    assert filters_for("WS", Role.MEMBER, ["maritime", "asylum"]) == (
+def test_a_member_gets_its_topics_its_own_receipts_and_every_checkpoint() -> None:
+    assert filters_for("WS", ["maritime", "asylum"]) == (
         "lali.alert.maritime.*",
         "lali.alert.asylum.*",
         "lali.receipt.WS.*",  # receipts for the alerts WS sent: lali.receipt.<SENDER>.<BY>
+        "lali.checkpoint.*",  # every node witnesses every member's log
     )
 
 
-def test_the_hub_also_gets_every_checkpoint() -> None:
-    assert filters_for("XH", Role.HUB, ["bulletin"]) == (
+def test_the_hub_gets_the_same_kinds_of_subject() -> None:
+    assert filters_for("XH", ["bulletin"]) == (
         "lali.alert.bulletin.*",
         "lali.receipt.XH.*",
         "lali.checkpoint.*",
@@ -59,10 +59,14 @@ def test_specs_take_topics_from_the_directory_and_settings_from_the_hub() -> Non
         s.durable: s for s in consumer_specs(ring.directory, policy(ack_wait_s=45.0, max_deliver=7))
     }
     assert sorted(specs) == ["node-FJ", "node-TO", "node-WS", "node-XH"]
-    assert specs["node-WS"].filters == ("lali.alert.maritime.*", "lali.receipt.WS.*")
-    assert specs["node-FJ"].filters == ("lali.receipt.FJ.*",)  # no topics: receipts only
-    assert "lali.checkpoint.*" in specs["node-XH"].filters
-    assert "lali.checkpoint.*" not in specs["node-TO"].filters
+    assert specs["node-WS"].filters == (
+        "lali.alert.maritime.*",
+        "lali.receipt.WS.*",
+        "lali.checkpoint.*",
+    )
+    # No topics: its receipts and the checkpoints it witnesses only.
+    assert specs["node-FJ"].filters == ("lali.receipt.FJ.*", "lali.checkpoint.*")
+    assert all("lali.checkpoint.*" in s.filters for s in specs.values())
     for spec in specs.values():
         assert (spec.ack_wait_s, spec.max_deliver, spec.max_ack_pending) == (45.0, 7, 1024)
         assert unsafe_filters(spec.filters) == []
