@@ -249,4 +249,11 @@ async def serve_metrics(source: MetricsSource) -> None:
         source.receipt_listeners.remove(on_receipt)
         if server is not None:
             served.pop(source.code, None)
-            await asyncio.to_thread(server.close)
+            # The node may cancel us twice while it drains: the port is closed all the
+            # same before this task ends (a second cancel must not leave it listening).
+            closing = asyncio.ensure_future(asyncio.to_thread(server.close))
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                await closing
+                raise

@@ -166,7 +166,9 @@ class Node:
                 await self.db.close()
                 raise
         self.state = State.RUNNING
-        self._tasks.append(asyncio.create_task(self._run(), name=f"node-{s.code}"))
+        # Held by name: other tasks (a directory adopted while loading) may come first.
+        self._main = asyncio.create_task(self._run(), name=f"node-{s.code}")
+        self._tasks.append(self._main)
         log.info("node_started", code=s.code, topics=len(s.topics))
 
     def _handler_runner(self) -> HandlerRunner | None:
@@ -378,7 +380,8 @@ class Node:
         await asyncio.shield(self._finish())
 
     async def _finish(self) -> None:
-        consumer, others = self._tasks[0], self._tasks[1:]
+        consumer = self._main
+        others = [task for task in self._tasks if task is not consumer]
         for task in others:
             task.cancel()  # the publisher: a half-done publish is retried with its id
         # The consumer notices _stopping when its current fetch returns (at most
@@ -388,12 +391,8 @@ class Node:
         done, _ = await asyncio.wait([consumer], timeout=FETCH_WAIT_S + 15.0)
         if not done:
             consumer.cancel()  # still safe: every message is settled only after commit
-        # Tasks cancelled above are finishing their own cleanup (the metrics endpoint
-        # closes its server in a thread): a second cancel would cut that short.
-        cancelled = set(others)
         for task in self._tasks:
-            if task not in cancelled:
-                task.cancel()
+            task.cancel()
         done, pending = await asyncio.wait(self._tasks, timeout=15.0)
         for task in pending:  # a task that ignores cancellation must not hold us here
             log.error("node_task_stuck", task=task.get_name())
