@@ -267,10 +267,21 @@ async def test_single_conf_members_publish_only_as_themselves(
         # 4. ...so the stream holds only what WS and FJ sent as themselves.
         xh = await connect_as(secured.server, "XH", secured.seeds["XH"], Violations())
         try:
-            info = await xh.jetstream().stream_info("LALI_ALERTS")
+            info = await xh.jetstream().stream_info("LALI_ALERTS", subjects_filter=">")
         finally:
             await xh.close()
-        assert info.state.messages == 2  # the alert WS sent as itself, and FJ's receipt
+        subjects = info.state.subjects or {}
+        # The alert WS sent as itself and FJ's receipt; besides them only the nodes' own
+        # checkpoints (each signs its head at start), each on its own subject.
+        assert {s: n for s, n in subjects.items() if not s.startswith("lali.checkpoint.")} == {
+            "lali.alert.maritime.WS": 1,
+            "lali.receipt.WS.FJ": 1,
+        }
+        assert set(subjects) - {"lali.alert.maritime.WS", "lali.receipt.WS.FJ"} <= {
+            "lali.checkpoint.WS",
+            "lali.checkpoint.FJ",
+            "lali.checkpoint.XH",
+        }
         assert fj_watcher.decisions[-1].message_id == result.message_id
     finally:
         await ws.close()
