@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
@@ -131,15 +132,17 @@ def _violation(exc: ValidationError) -> SchemaViolation:
     )
 
 
-def parse_alert(data: bytes | str) -> Alert:
+def parse_alert(data: bytes | str, *, now: datetime | None = None) -> Alert:
     """Validate JSON ``data`` as an ``Alert``; raise ``SchemaViolation`` if it is not one.
 
     Takes the exact (already authenticated and decompressed) bytes; the caller caps
-    their size.
+    their size. ``now``: the time input from outside is judged at (a date of birth or of
+    issue not in the future); every entry point of outside input passes it. Without it
+    those rules are skipped: re-reading content validated before (``context_now``).
     """
     _refuse_duplicate_keys(data)
     try:
-        return Alert.model_validate_json(data)
+        return Alert.model_validate_json(data, context=None if now is None else {"now": now})
     except ValidationError as exc:
         raise _violation(exc) from None
 

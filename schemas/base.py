@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, TypedDict
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationInfo,
+)
 
 __all__ = [
     "MULTI_LINE_PATTERN",
@@ -15,6 +23,9 @@ __all__ = [
     "MessageId",
     "StrictModel",
     "Timestamp",
+    "ValidationContext",
+    "context_now",
+    "icao_specimens_allowed",
     "multi_line",
     "single_line",
 ]
@@ -80,3 +91,51 @@ def _iso_date_only(value: object) -> object:
 
 Date = Annotated[date, BeforeValidator(_iso_date_only)]
 """An ISO 8601 calendar date ("1988-07-01")."""
+
+
+class ValidationContext(TypedDict, total=False):
+    """What a caller may pass as ``model_validate(..., context=...)`` (and the ``_json``
+    variant); every key is optional.
+
+    - ``now``: an aware ``datetime``, the time the rules that depend on it are judged at
+      (a date of birth or a document's issue date not in the future). Code that has a
+      clock of its own (the envelope core, tests, a replay) passes it, so that the
+      outcome depends on its inputs only. Without it those rules are not applied: see
+      :func:`context_now`.
+    - ``icao_specimens``: ``True`` to accept ICAO's specimen state ``UTO`` (Utopia, the
+      state of the Doc 9303 specimen documents) wherever a nationality or issuing state
+      is checked. For tests of specimen MRZs only: no node, example or vector sets it,
+      and the JSON Schema does not list ``UTO``.
+    """
+
+    now: datetime
+    icao_specimens: bool
+
+
+def _context(info: ValidationInfo) -> Mapping[str, object]:
+    context = info.context
+    return context if isinstance(context, Mapping) else {}
+
+
+def context_now(info: ValidationInfo) -> datetime | None:
+    """The time a validation is judged at: the context's ``now``, or None.
+
+    ``schemas`` reads no clock: whoever takes input from outside passes the time it
+    judges it at (``parse_alert(data, now=...)``: ``lali send``, the envelope core on
+    receipt, ``lali check``; a watch-list import). Without a time the rules that need
+    one are not applied: that is trusted code re-reading content it validated earlier
+    (the inbox, the hub's tables), and those rules only ever refuse a date *later* than
+    now, so content valid once stays valid. A ``now`` that is not an aware datetime is a
+    programming error (``TypeError``), not invalid input.
+    """
+    now = _context(info).get("now")
+    if now is None:
+        return None
+    if not isinstance(now, datetime) or now.tzinfo is None:
+        raise TypeError("validation context 'now' must be an aware datetime")
+    return now
+
+
+def icao_specimens_allowed(info: ValidationInfo) -> bool:
+    """True when the validation context asks to accept ICAO's specimen state ``UTO``."""
+    return _context(info).get("icao_specimens") is True

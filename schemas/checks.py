@@ -2,7 +2,9 @@
 
 Pure functions on strings; no I/O. ``verify_mrz`` checks structure, character set and
 every check digit only: whether the issuing state or nationality is a real country is
-the models' business (ICAO's own specimens use the fictional state ``UTO``).
+the models' business (ICAO's own specimens use the fictional state ``UTO``). MMSIs are
+read by their form (ITU-R M.585-9) and their MID looked up in the ITU table
+(``schemas.data.itu_mid``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-__all__ = ["MrzData", "icao_check_digit", "imo_check_ok", "mmsi_ok", "verify_mrz"]
+from schemas.data.itu_mid import MID_ALLOCATIONS, MidAllocation
+
+__all__ = [
+    "MmsiForm",
+    "MmsiInfo",
+    "MrzData",
+    "icao_check_digit",
+    "imo_check_ok",
+    "mid_allocation",
+    "mmsi_info",
+    "mmsi_ok",
+    "verify_mrz",
+]
 
 _WEIGHTS = (7, 3, 1)
 _MRZ_LINE_RE = re.compile(r"^[A-Z0-9<]+$")
@@ -200,24 +215,83 @@ def imo_check_ok(imo: str) -> bool:
     return total % 10 == int(imo[6])
 
 
+class MmsiForm(StrEnum):
+    """The kinds of maritime identity ITU-R M.585-9 defines, by their leading digits."""
+
+    SHIP = "ship"  # MIDXXXXXX
+    GROUP = "group"  # 0MIDXXXXX: group ship station call
+    COAST = "coast"  # 00MIDXXXX: coast station
+    SAR_AIRCRAFT = "sar_aircraft"  # 111MIDXXX
+    HANDHELD = "handheld"  # 8MIDXXXXX: handheld VHF with DSC and GNSS
+    PARENT_CRAFT = "parent_craft"  # 98MIDXXXX: craft associated with a parent ship
+    AID_TO_NAVIGATION = "aid_to_navigation"  # 99MIDXXXX
+    AIS_SART = "ais_sart"  # 970XXYYYY: XX the manufacturer, no MID
+    MOB = "mob"  # 972XXYYYY: man-overboard device
+    EPIRB_AIS = "epirb_ais"  # 974XXYYYY
+
+
+@dataclass(frozen=True, slots=True)
+class MmsiInfo:
+    """An MMSI's form and, for the forms that carry one, its MID (``None`` otherwise)."""
+
+    form: MmsiForm
+    mid: str | None
+
+
+# Leading digits → (form, where the MID starts); the longest prefix is tried first.
+_FORMS: tuple[tuple[str, MmsiForm, int | None], ...] = (
+    ("111", MmsiForm.SAR_AIRCRAFT, 3),
+    ("970", MmsiForm.AIS_SART, None),
+    ("972", MmsiForm.MOB, None),
+    ("974", MmsiForm.EPIRB_AIS, None),
+    ("00", MmsiForm.COAST, 2),
+    ("98", MmsiForm.PARENT_CRAFT, 2),
+    ("99", MmsiForm.AID_TO_NAVIGATION, 2),
+    ("0", MmsiForm.GROUP, 1),
+    ("8", MmsiForm.HANDHELD, 1),
+)
+_MID_FIRST_DIGITS = "234567"  # a MID is 201-775: its first digit is its region
+
+
+def mmsi_info(mmsi: str) -> MmsiInfo | None:
+    """The form of a 9-digit MMSI and its MID, or ``None`` when it has no defined form.
+
+    The MID is returned as written, allocated or not: :func:`mmsi_ok` checks that.
+    """
+    if len(mmsi) != 9 or not mmsi.isascii() or not mmsi.isdigit():
+        return None
+    if mmsi[0] in _MID_FIRST_DIGITS:
+        return MmsiInfo(MmsiForm.SHIP, mmsi[:3])
+    for prefix, form, at in _FORMS:
+        if mmsi.startswith(prefix):
+            if at is None:
+                return MmsiInfo(form, None)
+            mid = mmsi[at : at + 3]
+            return MmsiInfo(form, mid) if mid[0] in _MID_FIRST_DIGITS else None
+    return None
+
+
+def mid_allocation(mid: str) -> MidAllocation | None:
+    """Where the ITU has allocated ``mid`` (``"520"`` → Fiji), or ``None``."""
+    return MID_ALLOCATIONS.get(mid)
+
+
 def mmsi_ok(mmsi: str) -> bool:
-    """True for a plausible 9-digit Maritime Mobile Service Identity (ITU-R M.585).
+    """True for a 9-digit Maritime Mobile Service Identity of a form ITU-R M.585-9
+    defines whose MID, when the form has one, is allocated in the ITU table.
 
     Accepted, by leading digits:
 
     - ``2``–``7``: a ship station (``MID`` + 6 digits), the usual case for a vessel;
     - ``0``: group ship call (``0`` + MID) or coast station (``00`` + MID);
-    - ``111``: SAR aircraft; ``8``: handheld VHF with DSC;
-    - ``970``/``972``/``974``: AIS-SART, man-overboard device, EPIRB-AIS;
-    - ``98``: craft associated with a parent ship; ``99``: aid to navigation.
+    - ``111``: SAR aircraft (``111`` + MID); ``8``: handheld VHF with DSC (``8`` + MID);
+    - ``98``: craft associated with a parent ship; ``99``: aid to navigation (+ MID);
+    - ``970``/``972``/``974``: AIS-SART, man-overboard device, EPIRB-AIS (no MID).
 
-    Permissive on purpose: the Maritime Identification Digit is not checked against
-    the ITU table, which changes. Rejected: anything else, and all zeros.
+    Refused: any other form, and a MID the ITU has not allocated (``123456789``,
+    ``200000000``, ``000000000``).
     """
-    if len(mmsi) != 9 or not mmsi.isascii() or not mmsi.isdigit():
+    info = mmsi_info(mmsi)
+    if info is None:
         return False
-    if mmsi == "000000000":
-        return False
-    if mmsi[0] in "0234567" or mmsi[0] == "8":
-        return True
-    return mmsi.startswith(("111", "970", "972", "974", "98", "99"))
+    return info.mid is None or info.mid in MID_ALLOCATIONS

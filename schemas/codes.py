@@ -1,9 +1,13 @@
 """Country and location codes used on the wire, and pydantic types that enforce them.
 
 The tables are written out here (not taken from a third-party package) so that the wire
-contract cannot change under us when a dependency is upgraded. ISO 3166-1 as officially
-assigned; user-assigned codes such as ``XK`` (Kosovo) are not included — ICAO's ``RKS``
-covers Kosovo travel documents.
+contract cannot change under us when a dependency is upgraded: every member must accept
+exactly what every other sends, whatever version of a library each has installed, and
+the JSON Schema enums in ``schemas/json`` are generated from these tables. ISO 3166-1 as
+officially assigned; user-assigned codes such as ``XK`` (Kosovo) are not included —
+ICAO's ``RKS`` covers Kosovo travel documents. ``tests/unit/test_code_tables.py``
+compares the ISO table with ``pycountry``'s (a development dependency), so a change to
+ISO 3166 shows up as a failing test, not as a silent change of the contract.
 """
 
 from __future__ import annotations
@@ -11,17 +15,21 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, StringConstraints, ValidationInfo, WithJsonSchema
+
+from schemas.base import icao_specimens_allowed
 
 __all__ = [
     "ALPHA2_TO_ALPHA3",
     "ICAO_NATIONALITY",
     "ICAO_SPECIAL_CODES",
+    "ICAO_SPECIMEN_CODE",
     "ISO3166_ALPHA2",
     "ISO3166_ALPHA3",
     "CountryCode2",
     "CountryCode3",
     "UnLocode",
+    "is_icao_code",
 ]
 
 # Officially assigned ISO 3166-1 codes as "alpha-2 alpha-3" pairs (249 entries).
@@ -56,19 +64,17 @@ ALPHA2_TO_ALPHA3: dict[str, str] = dict(
 ISO3166_ALPHA2: frozenset[str] = frozenset(ALPHA2_TO_ALPHA3)
 ISO3166_ALPHA3: frozenset[str] = frozenset(ALPHA2_TO_ALPHA3.values())
 
-# ICAO Doc 9303 Part 3 codes that are not ISO 3166-1 alpha-3. Germany writes "D" (padded
-# "D<<" in the MRZ); the rest are stateless persons, refugees, UN and EU documents, the
-# British nationality categories and Kosovo.
+# ICAO Doc 9303, *Machine Readable Travel Documents*, 8th edition (2021), Part 3
+# "Specifications Common to all MRTDs", section 5 "Codes for nationality, place of birth,
+# location of issuing State/authority": the ISO 3166-1 alpha-3 codes plus these, for
+# Germany, the British nationality categories, Kosovo, the EU, the United Nations, the
+# international organisations that issue travel documents, and persons without a
+# nationality. Cross-checked on 2026-12-05 against the UK Home Office design system's
+# transcription of the same section. One table serves nationality and issuing state, as
+# in Doc 9303.
 ICAO_SPECIAL_CODES: frozenset[str] = frozenset(
     {
         "D",  # Germany
-        "XXA",  # stateless person (1954 Convention)
-        "XXB",  # refugee (1951 Convention)
-        "XXC",  # refugee, other than XXB
-        "XXX",  # person of unspecified nationality
-        "UNO",  # United Nations Organization
-        "UNA",  # specialized agency of the United Nations
-        "UNK",  # resident of Kosovo, document issued by UNMIK
         "EUE",  # European Union
         "GBD",  # British Overseas Territories citizen
         "GBN",  # British National (Overseas)
@@ -76,8 +82,29 @@ ICAO_SPECIAL_CODES: frozenset[str] = frozenset(
         "GBP",  # British protected person
         "GBS",  # British subject
         "RKS",  # Kosovo
+        "UNA",  # specialized agency of the United Nations
+        "UNK",  # resident of Kosovo, document issued by UNMIK
+        "UNO",  # United Nations Organization
+        "XBA",  # African Development Bank
+        "XCC",  # Caribbean Community (CARICOM)
+        "XCE",  # Council of Europe
+        "XCO",  # Common Market for Eastern and Southern Africa (COMESA)
+        "XDC",  # Southern African Development Community (SADC)
+        "XEC",  # Economic Community of West African States (ECOWAS)
+        "XES",  # Organisation of Eastern Caribbean States (OECS)
+        "XIM",  # African Export-Import Bank (Afreximbank)
+        "XMP",  # Parliamentary Assembly of the Mediterranean
+        "XOM",  # Sovereign Military Order of Malta
+        "XPO",  # International Criminal Police Organization (INTERPOL)
+        "XXA",  # stateless person (1954 Convention)
+        "XXB",  # refugee (1951 Convention)
+        "XXC",  # refugee, other than XXB
+        "XXX",  # person of unspecified nationality
     }
 )
+ICAO_SPECIMEN_CODE = "UTO"
+"""Utopia, the fictional state of ICAO's specimen documents: accepted only when the
+validation context sets ``icao_specimens`` (``schemas.base.ValidationContext``)."""
 ICAO_NATIONALITY: frozenset[str] = ISO3166_ALPHA3 | ICAO_SPECIAL_CODES
 
 _UNLOCODE_RE = re.compile(r"^([A-Z]{2}) ?([A-Z2-9]{3})$")
@@ -89,8 +116,14 @@ def _check_alpha2(value: str) -> str:
     return value
 
 
-def _check_nationality(value: str) -> str:
-    if value not in ICAO_NATIONALITY:
+def is_icao_code(code: str, *, specimens: bool = False) -> bool:
+    """True for an ISO 3166-1 alpha-3 code or an ICAO 9303 code (``"WSM"``, ``"D"``,
+    ``"XXA"``); ``UTO`` only with ``specimens``."""
+    return code in ICAO_NATIONALITY or (specimens and code == ICAO_SPECIMEN_CODE)
+
+
+def _check_nationality(value: str, info: ValidationInfo) -> str:
+    if not is_icao_code(value, specimens=icao_specimens_allowed(info)):
         raise ValueError("not an ISO 3166-1 alpha-3 country code or ICAO 9303 code")
     return value
 

@@ -98,7 +98,7 @@ def test_route(
         wanted = next((r for r in s.routes if r.name == route), None)
         if wanted is None:
             raise ConfigError(f"no route {route!r} in {config}")
-        alert = parse_alert(alert_file.read_bytes())
+        alert = parse_alert(alert_file.read_bytes(), now=datetime.now(UTC))
         instances = build_instances({n: s.handlers[n] for n in wanted.handlers})
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {alert_file}: {exc}") from exc

@@ -70,7 +70,7 @@ def load_alert(
 ) -> Alert:
     """Read an alert file; ``--tlp``/``--priority`` override, ``--topic`` must agree."""
     try:
-        alert = parse_alert(path.read_bytes())
+        alert = parse_alert(path.read_bytes(), now=datetime.now(UTC))
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {path}: {exc}") from exc
     if topic is not None and topic != alert.topic:

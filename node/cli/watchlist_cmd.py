@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from node.cli.common import fail
-from node.handlers.builtin.watchlist_core import Entry, MatchRules, WatchList
+from node.handlers.builtin.watchlist_core import Entry, MatchRules, WatchList, unmatchable_names
 from node.handlers.builtin.watchlist_store import (
     CSV_COLUMNS,
     SQLITE_MAGIC,
@@ -45,6 +45,25 @@ def _report_bad_rows(bad_rows: list[BadRow]) -> None:
         typer.secho(f"... and {len(bad_rows) - SHOW_BAD_ROWS} more bad rows", err=True)
 
 
+def _report_unmatchable(rows: list[tuple[int, Entry]]) -> None:
+    """One line per row whose names transliterate to nothing (no letters, or only
+    placeholders): such a row is kept but can never match by that name. Never the
+    name itself."""
+    found = [(line, names) for line, entry in rows if (names := unmatchable_names(entry))]
+    for line, names in found[:SHOW_BAD_ROWS]:
+        typer.secho(
+            f"line {line}: warning: nothing to match on in the {' and '.join(names)} after"
+            " transliteration (no letters, or only placeholders such as UNKNOWN)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    if len(found) > SHOW_BAD_ROWS:
+        typer.secho(
+            f"... and {len(found) - SHOW_BAD_ROWS} more rows with names that cannot match",
+            err=True,
+        )
+
+
 def _counts(list_: WatchList) -> str:
     c = list_.counts
     return f"{c['person']} persons, {c['document']} documents, {c['vessel']} vessels"
@@ -64,7 +83,9 @@ def import_(
     """Validate a CSV watch list and write it as SQLite for the `watchlist` handler.
 
     Every bad row is reported with its line number and the field that is wrong (never
-    its value). If any row is bad nothing is written, unless --skip-bad-rows. The target
+    its value). If any row is bad nothing is written, unless --skip-bad-rows. A person
+    row whose name (or an alias) transliterates to nothing (no letters, only
+    placeholders) is imported with a warning naming its line: it can never match by it. The target
     is replaced atomically (mode 0600), so a running node never reads half a list; it
     picks the new list up on its next alert.
 
@@ -90,8 +111,13 @@ def import_(
     try:
         with progress:
             reading = progress.add_task(f"reading {file.name}", total=total)
-            loaded = read_csv(file, lambda done: progress.update(reading, completed=done))
+            loaded = read_csv(
+                file,
+                lambda done: progress.update(reading, completed=done),
+                now=datetime.now(UTC),
+            )
             _report_bad_rows(loaded.bad_rows)
+            _report_unmatchable(loaded.rows)
             if loaded.bad_rows and not skip_bad_rows:
                 typer.secho(
                     f"{len(loaded.bad_rows)} bad row(s): nothing written"
@@ -144,7 +170,7 @@ def check(
     """
     try:
         try:
-            alert = parse_alert(alert_file.read_bytes())
+            alert = parse_alert(alert_file.read_bytes(), now=datetime.now(UTC))
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {alert_file}: {exc.strerror}") from exc
         loaded = load(list_path)

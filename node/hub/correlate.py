@@ -14,13 +14,21 @@ entity        same when                                    strength
 ============  ===========================================  ========
 document      normalised number and issuing state          strong
 vessel        IMO, MMSI or call sign                       strong
-phone         the digits (a leading + kept apart)          strong
+phone         E.164; a number written without + is read    strong
+              in the sender's country (``FJ``: ``999 1234``
+              = ``+679 999 1234``)
 person        same date of birth and names alike           strong if the names are
               (token-sorted similarity ≥ threshold,        equal, else medium
               aliases count)
-person        equal names, a date of birth missing         weak
+person        equal names (in any word order), a date of   weak
+              birth missing
 port          UN/LOCODE                                    weak
 ============  ===========================================  ========
+
+A person's names are compared in two forms (``schemas.names``): Latin (any script
+transliterated as ICAO Doc 9303 has it: ``李伟明`` is ``li weiming``, ``Юлия`` is
+``iuliia``) and the original script beside it, so the same Chinese or Arabic name from
+two members is equal however either transliterated it.
 """
 
 from __future__ import annotations
@@ -29,14 +37,21 @@ import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz
 
 from schemas.alert import Alert
 from schemas.domain import Person, TravelDocument, Vessel
-from schemas.entities import extract, normalise_document_number, normalise_name
+from schemas.entities import (
+    extract,
+    is_placeholder_name,
+    normalise_document_number,
+    normalise_phone,
+    person_name,
+)
+from schemas.names import name_forms
 
 KINDS = ("document", "vessel", "person", "phone", "port")
 STRENGTHS = ("strong", "medium", "weak")
@@ -116,16 +131,24 @@ def vessel_keys(v: Vessel) -> list[str]:
 
 
 def person_key(p: Person) -> str:
-    """A person's normalised full name."""
-    return normalise_name(f"{p.given_names} {p.family_name}")
+    """A person's normalised full name: its Latin form in any script
+    (``schemas.names``), or the original script when nothing transliterates."""
+    forms = person_name(p)
+    return forms.latin or forms.original
 
 
 def _person_mention(p: Person) -> Mention:
     full = person_key(p)
-    names = [full, *(normalise_name(a) for a in p.aliases)]
+    # Each name in Latin (and its other ICAO spelling: Müller is MUELLER or MULLER) and,
+    # beside it, in its own script: the same Chinese or Arabic name from two members is
+    # equal in both, however either was transliterated.
+    forms = [person_name(p), *(name_forms(a) for a in p.aliases)]
+    names = [full, *(n for f in forms for n in (f.latin, f.plain, f.original))]
     dob = p.date_of_birth.isoformat() if p.date_of_birth else ""
     given = f", {p.given_names}" if p.given_names else ""
     label = f"{p.family_name}{given} (born {dob})" if dob else f"{p.family_name}{given}"
+    # A placeholder ("UNKNOWN", "N/A", "FNU LNU") names nobody: it links nothing.
+    names = [n for n in names if not is_placeholder_name(n)]
     return Mention(
         "person", full, label, dob=dob, names=tuple(dict.fromkeys(n for n in names if n))
     )
@@ -250,12 +273,15 @@ def _make_link(
 def _exact_links(sightings: Sequence[Sighting], window: timedelta) -> list[Link]:
     by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, s in enumerate(sightings):
-        if s.mention.kind != "person":
+        if s.mention.kind == "phone":
+            # At link time, so numbers indexed before now are read the same way.
+            by_key[("phone", normalise_phone(s.mention.key, s.sender))].append(i)
+        elif s.mention.kind != "person":
             by_key[(s.mention.kind, s.mention.key)].append(i)
     links = []
     for (kind, key), members in by_key.items():
         alerts = _linked(sightings, members)
-        label = sightings[members[0]].mention.label
+        label = key if kind == "phone" else sightings[members[0]].mention.label
         strength = "weak" if kind == "port" else "strong"
         what = {
             "document": f"the same {label}",
@@ -330,27 +356,46 @@ def _person_links(sightings: Sequence[Sighting], window: timedelta, threshold: i
         link = _make_link("person", key, label, strength, alerts, reasons, window, keys)
         if link is not None:
             links.append(link)
-    # 2. Equal names where a date of birth is missing: shown, but weak.
+    # 2. Equal names where a date of birth is missing: shown, but weak. Equal in any
+    # word order ("Li Weiming", "Weiming Li"). A name equal in Latin and in its own
+    # script is one link, named by the first spelling, with a reason for each.
     by_name: dict[str, list[int]] = defaultdict(list)
+    spelt: dict[str, str] = {}
     for i in persons:
         for name in sightings[i].mention.names:
-            by_name[name].append(i)
-    for name, members in by_name.items():
-        if all(sightings[i].mention.dob for i in members):
-            continue
-        alerts = _linked(sightings, members)
-        reason = f"the same name '{name}'; not every alert gives a date of birth"
-        keys = tuple(dict.fromkeys(f"person|{sightings[i].mention.key}" for i in members))
-        link = _make_link("person", f"name|{name}", name, "weak", alerts, [reason], window, keys)
+            words = " ".join(sorted(name.split()))
+            spelt.setdefault(words, name)
+            if i not in by_name[words]:
+                by_name[words].append(i)
+    same_names: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for words, members in by_name.items():
+        if not all(sightings[i].mention.dob for i in members):
+            same_names[tuple(members)].append(spelt[words])
+    for group, names in same_names.items():
+        name = names[0]
+        alerts = _linked(sightings, group)
+        reasons = [f"the same name '{n}'; not every alert gives a date of birth" for n in names]
+        keys = tuple(dict.fromkeys(f"person|{sightings[i].mention.key}" for i in group))
+        link = _make_link("person", f"name|{name}", name, "weak", alerts, reasons, window, keys)
         if link is not None:
             links.append(link)
     return links
+
+
+def _without_placeholders(s: Sighting) -> Sighting:
+    """A person sighting without placeholder names; also for mentions stored before
+    :func:`mentions` dropped them."""
+    if s.mention.kind != "person":
+        return s
+    names = tuple(n for n in s.mention.names if not is_placeholder_name(n))
+    return s if names == s.mention.names else replace(s, mention=replace(s.mention, names=names))
 
 
 def find_links(
     sightings: Sequence[Sighting], *, window: timedelta, threshold: int = 88
 ) -> list[Link]:
     """Every link among ``sightings``, strongest first, then the most recent."""
+    sightings = [_without_placeholders(s) for s in sightings]
     links = _exact_links(sightings, window) + _person_links(sightings, window, threshold)
     rank = {s: n for n, s in enumerate(STRENGTHS)}
     links.sort(key=lambda link: (link.alerts[-1].at, link.id), reverse=True)

@@ -46,6 +46,8 @@ log = structlog.get_logger("lali.hub")
 
 TICK_S = 1.0
 PRUNE_EVERY = timedelta(hours=1)
+TERMS_BATCH = 200  # alerts per transaction when search terms are made for old alerts
+TERMS_PAUSE_S = 0.05
 
 
 class _Server(uvicorn.Server):
@@ -192,6 +194,7 @@ class Hub:
         self._spawn(self.index.run(), "hub-index")
         self._spawn(self._monitor(), "hub-monitor")
         self._spawn(self._verify_at_start(), "hub-verify")
+        self._spawn(self._backfill_terms(), "hub-terms")
         if self.serve_console:
             await self._start_console()
         log.info("hub_started", code=self.code, console=self.url)
@@ -297,6 +300,15 @@ class Hub:
 
     async def _verify_at_start(self) -> None:
         await self.verify_audit()
+
+    async def _backfill_terms(self) -> None:
+        """Search terms for the alerts indexed before the hub kept them: once, a small
+        batch at a time, leaving the database to the intake in between."""
+        while not self._stopping.is_set():
+            if not await store.backfill_terms(self.node.db, self.reader, TERMS_BATCH):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), TERMS_PAUSE_S)
 
     async def verify_audit(self) -> dict[str, Any]:
         """Check the hub's own audit chain (in a thread) and keep the result."""

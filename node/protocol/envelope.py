@@ -340,8 +340,10 @@ def decrypt_verified(verified: Verified, me: Identity, directory: Directory) -> 
         )
     except nacl.exceptions.CryptoError:
         raise DecryptionFailed("ciphertext does not authenticate") from None
-    # 9. Decompress with a hard cap, then parse and cross-check with the header.
-    alert = parse_alert(_inflate(unpad(padded)))
+    # 9. Decompress with a hard cap, then parse and cross-check with the header. Rules
+    #    about time (a date of birth not in the future) are judged at the signed send
+    #    time: what was valid when sealed opens the same way whenever it is opened.
+    alert = parse_alert(_inflate(unpad(padded)), now=header.sent_at)
     if (alert.topic, alert.tlp, alert.priority) != (header.topic, header.tlp, header.priority):
         raise SchemaViolation("alert topic, TLP or priority differ from the signed header")
     alert_expiry = None if alert.expires_at is None else to_ms(alert.expires_at)

@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hubkit import BusWatch, HubNet, MemberProcess, passport_alert, start_hubnet
+from hubkit import BusWatch, HubNet, MemberProcess, passport_alert, start_hubnet, until
 from nodekit import accepted
 from playwright.async_api import Locator, Page, async_playwright, expect
 from testkit import sample_alert
 
+from node.hub import store
 from schemas.alert import Topic
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,8 +149,10 @@ async def test_console_in_a_browser(net: HubNet, page: Page, shots: Path) -> Non
             ("WS", Topic.HUMAN_TRAFFICKING, ["XH", "FJ"]),
             ("FJ", Topic.ASYLUM, ["XH"]),
             ("WS", Topic.DRUG_SMUGGLING, ["FJ", "TO"]),
+            ("FJ", Topic.MARITIME, ["XH", "WS"]),
         ):
             await net.nodes[sender].send(sample_alert(topic), recipients)
+        stolen = await net.nodes["FJ"].send(sample_alert(Topic.IDENTITY_FRAUD), ["XH", "WS"])
         await page.goto(f"{net.url}/traffic")
         row = page.locator("#traffic tr[data-kind=alert][data-sender=FJ]")
         await expect(row.first).to_be_visible(timeout=20_000)
@@ -185,13 +188,49 @@ async def test_console_in_a_browser(net: HubNet, page: Page, shots: Path) -> Non
             page.locator(f"#alerts tr[data-message='{maritime.message_id}']")
         ).to_have_count(0)
         await shot(page, shots, "alerts")
+        # The search box: a passport number finds the two alerts that name it.
+        await page.fill("input[name=q]", "n123 4567")
+        await page.click("form.filters button[type=submit]")
+        await expect(page.locator("#alerts tbody tr[data-message]")).to_have_count(2)
+        for found in (first, second):
+            await expect(
+                page.locator(f"#alerts tr[data-message='{found.message_id}']")
+            ).to_be_visible()
         await page.goto(f"{net.url}/alerts/{maritime.message_id}")
         await expect(page.locator("h1")).to_have_text("Not here")
         await page.goto(f"{net.url}/alerts/{first.message_id}")
         await expect(page.locator("h1")).to_have_text("Impostor at Fua'amotu")
+
+        # A readable alert: tables, and the MRZ in a monospace block inside its column,
+        # even in a narrow window; UTC times get the browser's local time beside them.
+        async def held() -> bool:
+            return await store.inbox_alert(net.hub.reader, stolen.message_id) is not None
+
+        await until("the hub holds the stolen-passport alert", held)
+        await page.goto(f"{net.url}/alerts/{stolen.message_id}")
+        await expect(page.locator("#documents pre.mrz")).to_contain_text("P<TONFINAU<<SIOSAIA")
+        await expect(page.locator("#persons tbody tr")).to_have_count(2)
+        await expect(page.locator("time[data-local=inline] + span.local").first).to_be_visible()
+        assert "local" in (await page.locator("time[datetime]").first.get_attribute("title") or "")
         await shot(page, shots, "alert")
+        await page.set_viewport_size({"width": 760, "height": 900})
+        fits = await page.evaluate(
+            """() => {
+                const mrz = document.querySelector("pre.mrz").getBoundingClientRect();
+                const table = document.querySelector("#documents").getBoundingClientRect();
+                const font = getComputedStyle(document.querySelector("pre.mrz")).fontFamily;
+                const wide = document.documentElement.scrollWidth;
+                return {inside: mrz.right <= table.right + 1, page: wide <= window.innerWidth,
+                        mono: /mono/i.test(font)};
+            }"""
+        )
+        assert fits == {"inside": True, "page": True, "mono": True}, fits
+        await page.set_viewport_size({"width": 1440, "height": 900})
+        # Traffic: one row per alert, its receipts counted in (seen / recipients).
         await page.goto(f"{net.url}/traffic")
-        await expect(page.locator("#traffic tr[data-kind=receipt]").first).to_be_visible()
+        row = page.locator(f"#traffic tr[data-message='{people.message_id}'] td.receipts")
+        await expect(row).to_have_text("3/3", timeout=30_000)
+        await expect(page.locator("#traffic tr[data-kind=receipt]")).to_have_count(0)
         await shot(page, shots, "traffic")
 
         # 4. A bulletin citing the link, to WS and FJ; receipts come back live.

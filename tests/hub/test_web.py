@@ -6,64 +6,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+from consolekit import MID, NEW, App, console_app, csrf_of, logged_in, login
 from testkit import make_keyring
 
-from keys import Directory
-from node.exchange.outbound import SendResult
 from node.hub import store
-from node.hub.auth import LoginThrottle, PasswordFile, Sessions, first_run_password
-from node.hub.bulletin import Draft
-from node.hub.console.app import Console
 from node.hub.console.security import COOKIE
-from node.hub.events import EventBus
-from node.hub.settings import HubSettings
 from node.storage.database import Database, utc_now_text
-from node.storage.readonly import Reader
 
 EVIL = "<script>alert('x')</script>"
-NEW = "a-much-better-passphrase"
-MID = "01a22874-59f1-7bf9-bd6a-6861ff3261c9"
-
-
-@dataclass
-class FakeHub:
-    """The console's port onto the hub, without NATS."""
-
-    settings: HubSettings
-    reader: Reader
-    dir: Directory
-    code: str = "XH"
-    bus: EventBus = field(default_factory=EventBus)
-    sent: list[Draft] = field(default_factory=list)
-    problems: dict[str, str] = field(default_factory=dict)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def directory(self) -> Directory:
-        return self.dir
-
-    async def send_bulletin(self, draft: Draft) -> SendResult:
-        self.sent.append(draft)
-        return SendResult(MID, tuple(draft.recipients), "published", 1)
-
-    async def verify_audit(self) -> dict[str, Any]:
-        return {"ok": True}
-
-
-@dataclass
-class App:
-    client: httpx.AsyncClient
-    hub: FakeHub
-    one_time: str
-    sessions: Sessions
 
 
 async def checkpoint_rows(db: Database) -> None:
@@ -139,43 +93,8 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     await hostile_rows(db)
     await checkpoint_rows(db)
     await db.close()
-    settings = HubSettings(node=tmp_path / "node.toml", password_file=tmp_path / "passwd.json")
-    passwords = PasswordFile(settings.password_file)
-    one_time = first_run_password(passwords)
-    assert one_time is not None
-    hub = FakeHub(settings, Reader(tmp_path / "hub.db"), make_keyring().directory)
-    sessions = Sessions(timedelta(minutes=30), timedelta(hours=12), hub.now)
-    console = Console(hub, passwords, sessions, LoginThrottle(hub.now))
-    transport = httpx.ASGITransport(app=console.app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield App(client, hub, one_time, sessions)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
-
-
-async def login(app: App, password: str) -> httpx.Response:
-    form = await app.client.get("/login")
-    return await app.client.post(
-        "/login",
-        data={"csrf": csrf_of(form.text), "user": "operator", "password": password},
-    )
-
-
-async def logged_in(app: App) -> str:
-    """Log in with the one-time password, replace it; the CSRF token of the session."""
-    response = await login(app, app.one_time)
-    assert response.status_code == 303 and response.headers["location"] == "/password"
-    page = await app.client.get("/password")
-    response = await app.client.post(
-        "/password",
-        data={"csrf": csrf_of(page.text), "current": app.one_time, "new": NEW, "again": NEW},
-    )
-    assert response.status_code == 303 and response.headers["location"] == "/network"
-    return csrf_of((await app.client.get("/network")).text)
+    async with console_app(tmp_path / "hub.db", make_keyring().directory, tmp_path) as app:
+        yield app
 
 
 async def test_pages_need_a_login(app: App) -> None:
@@ -295,5 +214,5 @@ async def test_traffic_filters_keep_known_values_only(app: App) -> None:
     assert response.status_code == 200
     assert '<option value="WS" selected>' in response.text
     assert "selected>x" not in response.text
-    with pytest.raises(ValueError, match="no traffic filter"):
-        await store.traffic(app.hub.reader, {"1=1; --": "x"}, 10)
+    with pytest.raises(ValueError, match="no such traffic kind"):
+        await store.traffic_page(app.hub.reader, store.TrafficQuery(kind="1=1; --"), store.Window())

@@ -84,6 +84,11 @@ def _build(path: Path) -> WatchList:
             count=len(loaded.bad_rows),
             lines=[bad.line for bad in loaded.bad_rows[:20]],
         )
+    if watchlist.unmatchable:
+        # Names that transliterate to nothing can never match: lines, never the names.
+        ids = set(watchlist.unmatchable)
+        lines = [line for line, entry in loaded.rows if entry.id in ids]
+        log.warning("watchlist_unmatchable_names", count=len(lines), lines=lines[:20])
     log.info(
         "watchlist_loaded",
         entries=len(watchlist),

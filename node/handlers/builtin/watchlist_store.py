@@ -67,9 +67,10 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def entry_from_fields(fields: Mapping[str, object]) -> Entry:
+def entry_from_fields(fields: Mapping[str, object], now: datetime | None = None) -> Entry:
     """An :class:`Entry` from one row; empty cells are absent, ``aliases`` may be a
-    ``;``-separated string. Raises ``ValueError`` naming the fields, not the values."""
+    ``;``-separated string. Raises ``ValueError`` naming the fields, not the values.
+    ``now``: the time an import judges dates at (a date of birth not in the future)."""
     data: dict[str, object] = {}
     for key, value in fields.items():
         if isinstance(value, str):
@@ -80,7 +81,7 @@ def entry_from_fields(fields: Mapping[str, object]) -> Entry:
     if isinstance(aliases, str):
         data["aliases"] = [a.strip() for a in aliases.split(ALIAS_SEPARATOR) if a.strip()]
     try:
-        return Entry.model_validate(data)
+        return Entry.model_validate(data, context=None if now is None else {"now": now})
     except ValidationError as exc:
         raise ValueError(_describe(exc)) from None
 
@@ -88,7 +89,8 @@ def entry_from_fields(fields: Mapping[str, object]) -> Entry:
 class _Rows:
     """Collects good and bad rows; refuses a second use of an id."""
 
-    def __init__(self, progress: Progress | None) -> None:
+    def __init__(self, progress: Progress | None, now: datetime | None = None) -> None:
+        self._now = now
         self.rows: list[tuple[int, Entry]] = []
         self.bad: list[BadRow] = []
         self._first_line: dict[str, int] = {}
@@ -96,7 +98,7 @@ class _Rows:
 
     def add(self, line: int, fields: Mapping[str, object]) -> None:
         try:
-            entry = entry_from_fields(fields)
+            entry = entry_from_fields(fields, self._now)
         except ValueError as exc:
             self.bad.append(BadRow(line, str(exc)))
         else:
@@ -128,9 +130,12 @@ def _check_header(path: Path, header: list[str] | None) -> None:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
-def read_csv(path: Path, progress: Progress | None = None) -> Loaded:
-    """Read a CSV watch list (UTF-8, a byte-order mark is allowed)."""
-    rows = _Rows(progress)
+def read_csv(
+    path: Path, progress: Progress | None = None, *, now: datetime | None = None
+) -> Loaded:
+    """Read a CSV watch list (UTF-8, a byte-order mark is allowed). ``now``: the time an
+    import judges its dates at (``lali watchlist import`` passes its clock)."""
+    rows = _Rows(progress, now)
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f, restkey="\x00extra")

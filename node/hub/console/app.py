@@ -10,7 +10,9 @@ payloads carry ids and kinds, never content.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from node.hub import store
 from node.hub.auth import LoginThrottle, PasswordFile, Session, Sessions
 from node.hub.bulletin import Draft
-from node.hub.console import pages
+from node.hub.console import export, pages, search
+from node.hub.console.display import time_tag
 from node.hub.console.security import (
     Forbidden,
     FormTooLarge,
@@ -42,6 +46,12 @@ from schemas.alert import Priority, Tlp
 from schemas.errors import LaliError
 
 log = structlog.get_logger("lali.hub.console")
+
+FULL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+EXPORT_TYPES = {
+    "csv": ("csv", "text/csv; charset=utf-8"),
+    "stix": ("stix.json", "application/stix+json;version=2.1"),
+}
 
 HERE = Path(__file__).resolve().parent
 PAGES = ("network", "traffic", "alerts", "correlations", "bulletins", "audit")
@@ -78,6 +88,9 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.filters["utc"] = time_tag
+        self.env.filters["utc_short"] = partial(time_tag, short=True)
+        self.env.filters["utc_local"] = partial(time_tag, inline=True)
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -232,14 +245,14 @@ class Console:
         return self.render(request, "network.html", session, **await pages.network(self.hub))
 
     async def traffic(self, request: Request, session: Session) -> Response:
-        """GET /traffic: the metadata feed, filtered."""
-        filters = pages.traffic_filters(dict(request.query_params), self.hub.directory())
-        data = await pages.traffic(self.hub, filters)
+        """GET /traffic: the metadata feed, filtered, a page at a time."""
+        data = await pages.traffic(self.hub, dict(request.query_params))
         return self.render(request, "traffic.html", session, **data)
 
     async def alerts(self, request: Request, session: Session) -> Response:
-        """GET /alerts: alerts addressed to the hub."""
-        return self.render(request, "alerts.html", session, **await pages.alerts(self.hub))
+        """GET /alerts: alerts addressed to the hub, searched and filtered."""
+        data = await pages.alerts(self.hub, dict(request.query_params))
+        return self.render(request, "alerts.html", session, **data)
 
     async def alert(self, request: Request, session: Session) -> Response:
         """GET /alerts/{message_id}: one alert in full (only from the hub's inbox)."""
@@ -252,13 +265,12 @@ class Console:
 
     async def correlations(self, request: Request, session: Session) -> Response:
         """GET /correlations: links, timeline and member graph."""
-        show_weak = request.query_params.get("weak") == "1"
-        data = await pages.correlations(self.hub, show_weak)
+        data = await pages.correlations(self.hub, dict(request.query_params))
         return self.render(request, "correlations.html", session, **data)
 
     async def bulletins(self, request: Request, session: Session) -> Response:
         """GET /bulletins: the compose form and the bulletins sent."""
-        data = await pages.bulletins(self.hub)
+        data = await pages.bulletins(self.hub, dict(request.query_params))
         sent = request.query_params.get("sent")
         return self.render(request, "bulletins.html", session, error=None, sent_id=sent, **data)
 
@@ -286,12 +298,88 @@ class Console:
         except LaliError as exc:
             error = exc.message
         if error is not None:
-            data = await pages.bulletins(self.hub)
+            data = await pages.bulletins(self.hub, {})
             return self.render(
                 request, "bulletins.html", session, 400, error=error, sent_id=None, **data
             )
         log.info("console_bulletin_sent", user=session.user, message_id=result.message_id)
         return RedirectResponse(f"/bulletins?sent={result.message_id}", status_code=303)
+
+    # --- exports ----------------------------------------------------------------------
+
+    def download(
+        self,
+        session: Session,
+        what: str,
+        params: Mapping[str, str],
+        body: AsyncIterator[bytes],
+        kind: str,
+    ) -> Response:
+        """A streamed file of ``what`` (named with the time), logged by filter names
+        only: the values may be entity names, and logs carry no content."""
+        stamp = self.hub.now().strftime("%Y%m%dT%H%MZ")
+        suffix, media = EXPORT_TYPES[kind]
+        log.info(
+            "console_export", user=session.user, what=what, format=kind, filters=sorted(params)
+        )
+        return StreamingResponse(
+            body,
+            media_type=media,
+            headers={"content-disposition": f'attachment; filename="lali-{what}-{stamp}.{suffix}"'},
+        )
+
+    async def traffic_csv(self, request: Request, session: Session) -> Response:
+        """GET /traffic/export.csv: the traffic matching the page's filters (metadata)."""
+        q, view = search.traffic_request(
+            dict(request.query_params), self.hub.directory(), self.hub.now()
+        )
+        body = export.traffic_csv(self.hub.reader, q)
+        return self.download(session, "traffic", view.params, body, "csv")
+
+    async def alerts_csv(self, request: Request, session: Session) -> Response:
+        """GET /alerts/export.csv: the inbox alerts matching the page's filters."""
+        q, view = search.alerts_request(
+            dict(request.query_params), self.hub.directory(), self.hub.now()
+        )
+        body = export.alerts_csv(self.hub.reader, q)
+        return self.download(session, "alerts", view.params, body, "csv")
+
+    async def alerts_stix(self, request: Request, session: Session) -> Response:
+        """GET /alerts/export.stix.json: the same as a STIX 2.1 bundle (the latest
+        ``export.STIX_MAX``)."""
+        q, view = search.alerts_request(
+            dict(request.query_params), self.hub.directory(), self.hub.now()
+        )
+        body = export.alerts_stix(self.hub.reader, q, self.hub.code)
+        return self.download(session, "alerts", view.params, body, "stix")
+
+    async def alert_stix(self, request: Request, session: Session) -> Response:
+        """GET /alerts/{message_id}/stix.json: one inbox alert as a STIX 2.1 bundle."""
+        message_id = str(request.path_params["message_id"]).lower()
+        if (
+            not FULL_ID.match(message_id)
+            or await store.inbox_alert(self.hub.reader, message_id) is None
+        ):
+            return self.render(request, "missing.html", session, 404)
+        q = store.AlertQuery(message_id=message_id)
+        body = export.alerts_stix(self.hub.reader, q, self.hub.code, limit=1)
+        return self.download(session, f"alert-{message_id}", {}, body, "stix")
+
+    async def links_csv(self, request: Request, session: Session) -> Response:
+        """GET /correlations/export.csv: the links matching the page's filters."""
+        q, view = search.links_request(
+            dict(request.query_params), self.hub.directory(), self.hub.now()
+        )
+        body = export.links_csv(self.hub.reader, q)
+        return self.download(session, "links", view.params, body, "csv")
+
+    async def bulletins_csv(self, request: Request, session: Session) -> Response:
+        """GET /bulletins/export.csv: the bulletins matching the page's filters."""
+        q, view = search.bulletins_request(
+            dict(request.query_params), self.hub.directory(), self.hub.now()
+        )
+        body = export.bulletins_csv(self.hub.reader, q)
+        return self.download(session, "bulletins", view.params, body, "csv")
 
     async def audit(self, request: Request, session: Session) -> Response:
         """GET /audit: the hub's own chain and the members' checkpoints."""
@@ -333,10 +421,16 @@ class Console:
             Route("/password", p(self.password), methods=["POST"]),
             Route("/network", p(self.network)),
             Route("/traffic", p(self.traffic)),
+            Route("/traffic/export.csv", p(self.traffic_csv)),
             Route("/alerts", p(self.alerts)),
+            Route("/alerts/export.csv", p(self.alerts_csv)),
+            Route("/alerts/export.stix.json", p(self.alerts_stix)),
+            Route("/alerts/{message_id}/stix.json", p(self.alert_stix)),
             Route("/alerts/{message_id}", p(self.alert)),
             Route("/correlations", p(self.correlations)),
+            Route("/correlations/export.csv", p(self.links_csv)),
             Route("/bulletins", p(self.bulletins), methods=["GET"]),
+            Route("/bulletins/export.csv", p(self.bulletins_csv)),
             Route("/bulletins", p(self.send_bulletin), methods=["POST"]),
             Route("/audit", p(self.audit), methods=["GET"]),
             Route("/audit/verify", p(self.verify_audit), methods=["POST"]),

@@ -5,7 +5,6 @@ the graph (members on a circle, an edge where their alerts share links)."""
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ def timeline(links: Sequence[dict[str, Any]], palette: Mapping[str, str]) -> dic
         return round(box.left + plot * (t - lo).total_seconds() / span, 1)
 
     rows = []
+    end = box.width - box.right / 2
     for n, link in enumerate(links):
         y = box.top + n * box.row
         dots: list[dict[str, Any]] = []
@@ -46,6 +46,7 @@ def timeline(links: Sequence[dict[str, Any]], palette: Mapping[str, str]) -> dic
             at = x(datetime.fromisoformat(a["at"]))
             if dots and at - dots[-1]["x"] < 10:
                 at = dots[-1]["x"] + 10  # alerts minutes apart: side by side, not hidden
+            at = min(at, end)  # ...but inside the chart: the last ones may then overlap
             dots.append(
                 {"x": at, "y": y, "colour": palette.get(a["sender"], "#333"),
                  "title": f"{a['sender']} {when(a['at'])}"}
@@ -66,9 +67,10 @@ def timeline(links: Sequence[dict[str, Any]], palette: Mapping[str, str]) -> dic
     return {"rows": rows, "ticks": ticks, "width": box.width, "height": height, "left": box.left}
 
 
-def graph(links: Sequence[dict[str, Any]], palette: Mapping[str, str]) -> dict[str, Any]:
-    """Members on a circle; an edge where their alerts share a link (width: how many)."""
-    members = sorted({a["sender"] for link in links for a in link["alerts"]})
+def graph(pairs: Sequence[tuple[str, str, int]], palette: Mapping[str, str]) -> dict[str, Any]:
+    """Members on a circle; an edge where their alerts share links (``pairs``: two
+    members and how many links they share; width: how many)."""
+    members = sorted({code for a, b, _ in pairs for code in (a, b)})
     size, r = 360, 130
     pos = {
         code: (
@@ -77,16 +79,14 @@ def graph(links: Sequence[dict[str, Any]], palette: Mapping[str, str]) -> dict[s
         )
         for i, code in enumerate(members)
     }
-    weight: Counter[tuple[str, str]] = Counter()
-    for link in links:
-        senders = sorted({a["sender"] for a in link["alerts"]})
-        for i, a in enumerate(senders):
-            for b in senders[i + 1 :]:
-                weight[(a, b)] += 1
+    top = max((n for _, _, n in pairs), default=1)
+    # Width and opacity by share of the busiest pair, so that among twenty members
+    # sharing something the pairs that share most stand out.
     edges = [
         {"x1": pos[a][0], "y1": pos[a][1], "x2": pos[b][0], "y2": pos[b][1],
-         "w": min(12, 1 + 2 * n), "title": f"{a}–{b}: {n} shared link{'s' if n > 1 else ''}"}
-        for (a, b), n in weight.items()
+         "w": round(0.5 + 9.5 * n / top, 1), "opacity": round(0.12 + 0.78 * n / top, 2),
+         "title": f"{a}–{b}: {n} shared link{'s' if n > 1 else ''}"}
+        for a, b, n in sorted(pairs, key=lambda p: p[2])
     ]  # fmt: skip
     nodes = [
         {"code": code, "x": x, "y": y, "colour": palette.get(code, "#333")}

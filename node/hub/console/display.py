@@ -1,9 +1,12 @@
-"""How the console writes times and tells members apart: relative and absolute UTC
-times, and one colour per member (the same on every page and chart)."""
+"""How the console writes times and tells members apart: absolute UTC times (with
+the browser's local time added by ``static/console.js``), relative times, and one
+colour per member (the same on every page and chart)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
 
 from keys import Directory
 
@@ -33,6 +36,30 @@ def when(t: datetime | str | None) -> str:
     if isinstance(t, str):
         t = datetime.fromisoformat(t)
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _parse(t: datetime | str) -> datetime:
+    return datetime.fromisoformat(t) if isinstance(t, str) else t
+
+
+def iso(t: datetime | str | None) -> str:
+    """``t`` as ISO 8601 UTC with milliseconds and a ``Z`` ("" for None)."""
+    if t is None or t == "":
+        return ""
+    return _parse(t).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def time_tag(t: datetime | str | None, short: bool = False, inline: bool = False) -> Markup:
+    """``t`` as ``<time datetime="…Z">2025-03-14 09:30:00 UTC</time>``: UTC in the
+    page; ``console.js`` puts the browser's local time (and how long ago) in its
+    title, and with ``inline`` also after it. ``short`` leaves out the seconds.
+    Empty for None."""
+    if t is None or t == "":
+        return Markup("")
+    at = _parse(t).astimezone(UTC)
+    text = at.strftime("%Y-%m-%d %H:%M UTC" if short else "%Y-%m-%d %H:%M:%S UTC")
+    extra = Markup(' data-local="inline"') if inline else Markup("")
+    return Markup('<time datetime="{}"{}>{}</time>').format(escape(iso(at)), extra, escape(text))
 
 
 def colours(directory: Directory) -> dict[str, str]:

@@ -2,9 +2,11 @@
 
 Alert content appears only on the alerts and correlations pages, and only from the
 hub's inbox: alerts addressed to the hub. Everything else is metadata from clear
-headers, heartbeats, consumer state, receipts and checkpoints. The queries are in
-``node/hub/store.py``, the judgements on checkpoints in ``node/hub/checks.py``, the
-charts' geometry in ``charts.py``.
+headers, heartbeats, consumer state, receipts and checkpoints. Every list is a page of
+a keyset query (``store.Window``): what the query string asks for is read by
+``search.py``, the queries are in ``node/hub/store.py``, the judgements on checkpoints
+in ``node/hub/checks.py``, an alert's layout in ``alertview.py``, the charts' geometry
+in ``charts.py``.
 """
 
 from __future__ import annotations
@@ -21,17 +23,14 @@ from node.exchange.outbound import SendResult
 from node.hub import liveness, store
 from node.hub.bulletin import Draft, status
 from node.hub.checks import judge_checkpoints
-from node.hub.console import charts
-from node.hub.console.display import ago, colours, when
+from node.hub.console import alertview, charts, search
+from node.hub.console.display import ago, colours, iso, when
 from node.hub.events import EventBus
 from node.hub.settings import HubSettings
 from node.protocol.wire import message_time
 from node.storage.readonly import Reader
-from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
+from schemas.alert import Alert, Priority, Tlp, parse_alert
 from schemas.errors import LaliError
-
-TRAFFIC_LIMIT = 200
-INBOX_LIMIT = 200
 
 
 class HubPort(Protocol):
@@ -67,7 +66,8 @@ async def network(port: HubPort) -> dict[str, Any]:
     """Every member's liveness, clock skew, lag, outbox, audit count and checkpoint."""
     now = port.now()
     rows = await store.members(port.reader)
-    checkpoints = await store.checkpoint_summaries(port.reader)
+    codes = port.directory().codes()
+    checkpoints = await store.checkpoint_summaries(port.reader, codes)
     thresholds = liveness.Thresholds(
         port.settings.late_after_beats, port.settings.offline_after_beats
     )
@@ -86,7 +86,7 @@ async def network(port: HubPort) -> dict[str, Any]:
                 "role": m.role.value,
                 "status": liveness.status(store.beat_of(r), now, thresholds),
                 "last_seen": ago(r["last_seen"] if r else None, now),
-                "last_seen_at": when(r["last_seen"]) if r and r["last_seen"] else "",
+                "last_seen_at": iso(r["last_seen"]) if r and r["last_seen"] else "",
                 "started": ago(r["started_at"], now) if r and r["started_at"] else "",
                 "interval": r["interval_s"] if r else None,
                 "beats": r["beats"] if r else 0,
@@ -114,45 +114,22 @@ async def network(port: HubPort) -> dict[str, Any]:
 
 # --- traffic ---------------------------------------------------------------------------
 
-FILTERS = store.TRAFFIC_FILTERS
+TRAFFIC_FILTERS = ("kind", "sender", "topic", "tlp", "priority", "status")
 
 
-def traffic_filters(query: Mapping[str, str], directory: Directory) -> dict[str, str]:
-    """The traffic filters in a query string: only values from the known sets survive."""
-    allowed = {
-        "sender": set(directory.codes()),
-        "topic": {t.value for t in Topic},
-        "tlp": {t.value for t in Tlp},
-        "priority": {p.value for p in Priority},
-        "kind": {"alert", "receipt"},
-        "status": {"verified", "rejected"},
-    }
-    return {k: query[k] for k in FILTERS if query.get(k) in allowed[k]}
-
-
-async def traffic(port: HubPort, filters: Mapping[str, str]) -> dict[str, Any]:
-    """The newest traffic metadata matching ``filters``, and totals."""
-    rows = await store.traffic(port.reader, filters, TRAFFIC_LIMIT)
+async def traffic(port: HubPort, query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of the traffic metadata matching the query (alerts with their receipts
+    counted in, unless receipts are asked for), and totals."""
+    q, view = search.traffic_request(query, port.directory(), port.now())
+    page = await store.traffic_page(port.reader, q, view.window)
     totals = await store.traffic_totals(port.reader)
-    now = port.now()
     return {
-        "rows": [
-            {
-                **{k: r[k] for k in r.keys()},  # noqa: SIM118 (a database row)
-                "when": ago(r["stored_at"] or r["seen_at"], now),
-                "at": when(r["stored_at"] or r["seen_at"]),
-            }
-            for r in rows
-        ],
-        "filters": filters,
-        "options": {
-            "sender": sorted(port.directory().codes()),
-            "topic": [t.value for t in Topic],
-            "tlp": [t.value for t in Tlp],
-            "priority": [p.value for p in Priority],
-            "kind": ["alert", "receipt"],
-            "status": ["verified", "rejected"],
-        },
+        "rows": [{**dict(r), "at": r["stored_at"] or r["seen_at"]} for r in page.rows],
+        "query": q,
+        "view": view,
+        "pager": view.pager(page),
+        "options": search.options(port.directory(), TRAFFIC_FILTERS, store.TRAFFIC_KINDS),
+        "exports": {"CSV": view.href("/traffic/export.csv")},
         "total": totals.messages,
         "bytes": totals.size,
         "rejected": totals.rejected,
@@ -162,59 +139,71 @@ async def traffic(port: HubPort, filters: Mapping[str, str]) -> dict[str, Any]:
 
 # --- alerts addressed to the hub ---------------------------------------------------------
 
+ALERT_FILTERS = ("sender", "topic", "tlp", "priority")
+ENTITY_ORDER = {"document": 0, "vessel": 1, "person": 2, "phone": 3, "port": 4}
+ENTITIES_LISTED = 4
 
-async def alerts(port: HubPort) -> dict[str, Any]:
-    """The newest alerts in the hub's inbox, each with its title and number of links."""
-    rows = await store.inbox_alerts(port.reader, INBOX_LIMIT)
-    links = await store.links_by_alert(port.reader)
-    now = port.now()
+
+def _title(alert_json: str) -> str:
+    """An inbox alert's title (the inbox holds validated alerts: no model needed)."""
+    try:
+        return str(json.loads(alert_json).get("title", "(untitled)"))
+    except ValueError:
+        return "(unreadable)"
+
+
+async def alerts(port: HubPort, query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of the alerts in the hub's inbox matching the query, each with its title,
+    the entities it names and how many links it is in."""
+    q, view = search.alerts_request(query, port.directory(), port.now())
+    page = await store.alerts_page(port.reader, q, view.window)
+    ids = [str(r["message_id"]) for r in page.rows]
+    links = await store.link_counts(port.reader, ids)
+    found = await store.mentions_in(port.reader, ids)
     items = []
-    for r in rows:
-        try:
-            title = parse_alert(r["alert"]).title
-        except LaliError:
-            title = "(unreadable)"
+    for r in page.rows:
+        mid = str(r["message_id"])
+        named = sorted(found.get(mid, []), key=lambda m: ENTITY_ORDER.get(m["kind"], 9))
         items.append(
             {
-                "message_id": r["message_id"],
-                "when": ago(r["received_at"], now),
+                "message_id": mid,
+                "received_at": r["received_at"],
+                "sent_at": message_time(mid),
                 "sender": r["sender"],
                 "topic": r["topic"],
                 "tlp": r["tlp"],
                 "priority": r["priority"],
-                "title": title,
-                "links": len(links.get(r["message_id"], [])),
+                "title": _title(r["alert"]),
+                "entities": [(m["kind"], m["label"]) for m in named[:ENTITIES_LISTED]],
+                "more_entities": max(0, len(named) - ENTITIES_LISTED),
+                "links": links.get(mid, 0),
             }
         )
-    return {"alerts": items, "colours": colours(port.directory())}
-
-
-def _fields(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """A nested model dump as (path, text) rows, for a plain table."""
-    rows: list[tuple[str, str]] = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            rows += _fields(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(value, list):
-        if not value:
-            return rows
-        for i, v in enumerate(value):
-            rows += _fields(v, f"{prefix}[{i}]")
-    elif value is not None:
-        rows.append((prefix, str(value)))
-    return rows
+    link = await store.link_exists(port.reader, q.link) if q.link else None
+    return {
+        "alerts": items,
+        "query": q,
+        "view": view,
+        "pager": view.pager(page),
+        "link": dict(link) if link else None,
+        "options": search.options(port.directory(), ALERT_FILTERS),
+        "exports": {
+            "CSV": view.href("/alerts/export.csv"),
+            "STIX 2.1": view.href("/alerts/export.stix.json"),
+        },
+        "total": await store.inbox_count(port.reader),
+        "colours": colours(port.directory()),
+    }
 
 
 async def alert(port: HubPort, message_id: str) -> dict[str, Any] | None:
-    """One alert of the hub's inbox in full, with its entities and links; None if the
-    inbox does not hold it (it was not addressed to the hub)."""
+    """One alert of the hub's inbox in full, laid out for reading, with its entities
+    and links; None if the inbox does not hold it (it was not addressed to the hub)."""
     r = await store.inbox_alert(port.reader, message_id)
     if r is None:
         return None
     parsed: Alert = parse_alert(r["alert"])
-    payload = parsed.payload.model_dump(mode="json", exclude_none=True)
-    payload.pop("topic", None)
-    mentions = await store.mentions_in(port.reader, message_id)
+    mentions = (await store.mentions_in(port.reader, [message_id])).get(message_id, [])
     meta = await store.alert_traffic(port.reader, message_id)
     return {
         "message_id": r["message_id"],
@@ -222,29 +211,42 @@ async def alert(port: HubPort, message_id: str) -> dict[str, Any] | None:
         "topic": r["topic"],
         "tlp": r["tlp"],
         "priority": r["priority"],
-        "sent": when(message_time(r["message_id"])),
-        "received": when(r["received_at"]),
+        "sent": message_time(r["message_id"]),
+        "received": r["received_at"],
         "alert": parsed,
-        "fields": _fields(payload),
+        "layout": alertview.layout(parsed),
         "mentions": [(m["kind"], m["label"]) for m in mentions],
-        "links": (await store.links_by_alert(port.reader)).get(message_id, []),
+        "links": [dict(link) for link in await store.links_of(port.reader, message_id)],
         "size": meta["size"] if meta else None,
         "recipients": meta["recipients"] if meta else None,
+        "delivered": meta["delivered"] if meta else None,
+        "colours": colours(port.directory()),
     }
 
 
 # --- correlations ------------------------------------------------------------------------
 
+LINK_FILTERS = ("kind", "strength", "rule", "sender")
+ALERTS_PER_LINK = 12
+TIMELINE_ROWS = 40
+GRAPH_LINKS = 1000  # the member graph: the latest changed links that match
 
-async def correlations(port: HubPort, show_weak: bool) -> dict[str, Any]:
-    """The links (weak ones only if asked), with the timeline and the member graph."""
-    rows = await store.links(port.reader)
-    now = port.now()
+
+async def correlations(port: HubPort, query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of the links matching the query (weak ones only if asked), each with its
+    latest alerts; the timeline of that page and the member graph of every match."""
+    q, view = search.links_request(query, port.directory(), port.now())
+    page = await store.links_page(port.reader, q, view.window)
+    ids = [str(r["id"]) for r in page.rows]
+    latest = await store.link_alerts(port.reader, ids, ALERTS_PER_LINK)
+    senders = await store.link_senders(port.reader, ids)
     links = []
-    for r in rows:
-        if r["strength"] == "weak" and not show_weak:
-            continue
-        link_alerts = json.loads(r["alerts"])
+    for r in page.rows:
+        link_alerts = [
+            {"message_id": a["message_id"], "sender": a["sender"], "at": a["at"],
+             "label": a["label"]}
+            for a in reversed(latest[str(r["id"])])
+        ]  # fmt: skip
         links.append(
             {
                 "id": r["id"],
@@ -252,35 +254,50 @@ async def correlations(port: HubPort, show_weak: bool) -> dict[str, Any]:
                 "label": r["label"],
                 "strength": r["strength"],
                 "rule": r["rule"],
+                "count": r["count"],
                 "alerts": link_alerts,
+                "more": max(0, int(r["count"]) - len(link_alerts)),
                 "reasons": json.loads(r["reasons"]),
-                "senders": sorted({a["sender"] for a in link_alerts}),
-                "first_seen": ago(r["first_seen"], now),
-                "updated": ago(r["updated_at"], now),
+                "senders": senders.get(str(r["id"]), []),
+                "first_seen": r["first_seen"],
+                "updated": r["updated_at"],
             }
         )
     palette = colours(port.directory())
-    weak = sum(1 for r in rows if r["strength"] == "weak")
+    weak = "weak" not in q.strengths
     return {
         "links": links,
-        "weak_hidden": 0 if show_weak else weak,
-        "show_weak": show_weak,
-        "timeline": charts.timeline(links[:40], palette),
-        "graph": charts.graph(links, palette),
+        "query": q,
+        "view": view,
+        "pager": view.pager(page),
+        "weak_hidden": await store.link_count(port.reader, "weak") if weak else 0,
+        "show_weak": not weak,
+        "total": await store.link_count(port.reader),
+        "timeline": charts.timeline(links[:TIMELINE_ROWS], palette),
+        "graph": charts.graph(await store.link_graph(port.reader, q, GRAPH_LINKS), palette),
+        "graph_links": GRAPH_LINKS,
+        "options": search.options(port.directory(), LINK_FILTERS, search.LINK_KINDS),
+        "exports": {"CSV": view.href("/correlations/export.csv")},
         "colours": palette,
     }
 
 
 # --- bulletins ---------------------------------------------------------------------------
 
+BULLETIN_FILTERS = ("tlp", "priority", "recipient")
+CITABLE = 50
 
-async def bulletins(port: HubPort) -> dict[str, Any]:
-    """Bulletins sent (delivery per recipient) and what a new one may cite."""
+
+async def bulletins(port: HubPort, query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of the bulletins sent (delivery per recipient) matching the query, and
+    what a new one may cite: the latest alerts and links, and any one asked for by
+    ``ref`` or ``link`` (the "cite in a bulletin" links of the alert and link views)."""
     now = port.now()
-    sent = await store.bulletins(port.reader, 20)
+    q, view = search.bulletins_request(query, port.directory(), now)
+    page = await store.bulletins_page(port.reader, q, view.window)
     overdue = timedelta(minutes=port.settings.receipt_overdue_min)
     items = []
-    for b in sent:
+    for b in page.rows:
         try:
             states = await asyncio.to_thread(status, port.reader, b["message_id"], now, overdue)
         except LaliError:
@@ -288,24 +305,47 @@ async def bulletins(port: HubPort) -> dict[str, Any]:
         items.append(
             {
                 "message_id": b["message_id"],
-                "when": ago(b["created_at"], now),
+                "created_at": b["created_at"],
                 "title": b["title"],
                 "tlp": b["tlp"],
                 "priority": b["priority"],
-                "recipients": [
-                    {"code": s.recipient, "state": s.state, "at": when(s.at) if s.at else ""}
-                    for s in states
-                ],
+                "recipients": [{"code": s.recipient, "state": s.state, "at": s.at} for s in states],
                 "delivered": sum(1 for s in states if s.state == "delivered"),
             }
         )
-    inbox = await alerts(port)
-    links = await store.recent_links(port.reader, 50)
+    recent = await store.alerts_page(port.reader, store.AlertQuery(), store.Window(CITABLE))
+    citable = [
+        {"message_id": r["message_id"], "sender": r["sender"], "tlp": r["tlp"],
+         "title": _title(r["alert"]), "chosen": False}
+        for r in recent.rows
+    ]  # fmt: skip
+    ref = query.get("ref", "")
+    if ref and ref not in {a["message_id"] for a in citable}:
+        row = await store.inbox_alert(port.reader, ref)
+        if row is not None:
+            citable.insert(0, {"message_id": row["message_id"], "sender": row["sender"],
+                               "tlp": row["tlp"], "title": _title(row["alert"]),
+                               "chosen": True})  # fmt: skip
+    for a in citable:
+        a["chosen"] = a["chosen"] or a["message_id"] == ref
+    links = [{**dict(r), "chosen": False} for r in await store.recent_links(port.reader, CITABLE)]
+    wanted = query.get("link", "")
+    if wanted and wanted not in {link["id"] for link in links}:
+        row = await store.link_exists(port.reader, wanted)
+        if row is not None:
+            links.insert(0, {**dict(row), "chosen": True})
+    for link in links:
+        link["chosen"] = link["chosen"] or link["id"] == wanted
     return {
         "sent": items,
+        "query": q,
+        "view": view,
+        "pager": view.pager(page),
+        "options": search.options(port.directory(), BULLETIN_FILTERS),
+        "exports": {"CSV": view.href("/bulletins/export.csv")},
         "recipients": [c for c in sorted(port.directory().codes()) if c != port.code],
-        "alerts": inbox["alerts"][:50],
-        "links": [dict(r) for r in links],
+        "alerts": citable,
+        "links": links,
         "tlps": [t.value for t in Tlp],
         "priorities": [p.value for p in Priority],
     }
@@ -317,23 +357,24 @@ async def bulletins(port: HubPort) -> dict[str, Any]:
 async def audit(port: HubPort) -> dict[str, Any]:
     """The hub's own chain check, and per member the checkpoints held and their verdict."""
     now = port.now()
-    held = await store.checkpoints_held(port.reader)
+    digests = await store.checkpoint_digests(port.reader, port.directory().codes())
     conflicts = await store.checkpoint_conflicts(port.reader)
     beats = await store.heartbeat_counts(port.reader)
     members = []
     for m in port.directory().members:
         beat_count = beats.get(m.code)
-        verdict = judge_checkpoints(held.get(m.code, []), conflicts[m.code], beat_count)
+        digest = digests[m.code]
+        verdict = judge_checkpoints(digest.evidence, conflicts[m.code], beat_count)
         latest = verdict.latest
         members.append(
             {
                 "code": m.code,
                 "name": m.name,
-                "held": len(held.get(m.code, [])),
+                "held": digest.held,
                 "count": latest.count if latest else None,
                 "head": latest.head.hex()[:16] if latest else "",
-                "at": ago(latest.at, now) if latest else "",
-                "at_full": when(latest.at) if latest else "",
+                "at": latest.at if latest else None,
+                "ago": ago(latest.at, now) if latest else "",
                 "beat_count": beat_count,
                 "problems": [f.text() for f in verdict.findings],
                 "state": verdict.state.value,

@@ -1,8 +1,45 @@
-// Lali hub console: live updates. Server-sent events name what changed (never content);
-// the page then fetches its own server-rendered, escaped fragment and swaps #live.
+// Lali hub console: local times and live updates.
+// Times are written in UTC by the server (<time datetime="…Z">); this adds the browser's
+// local time (and how long ago) to each one's title, and after those marked
+// data-local="inline". Server-sent events name what changed (never content); the page
+// then fetches its own server-rendered, escaped fragment and swaps #live.
 (function () {
   "use strict";
   var body = document.body;
+  var local = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", timeZoneName: "short"
+  });
+
+  function ago(date) {
+    var s = (Date.now() - date.getTime()) / 1000;
+    if (s < 0) { return "in the future"; }
+    var units = [["d", 86400], ["h", 3600], ["min", 60]];
+    for (var i = 0; i < units.length; i++) {
+      if (s >= units[i][1]) { return Math.round(s / units[i][1]) + " " + units[i][0] + " ago"; }
+    }
+    return Math.round(s) + " s ago";
+  }
+
+  function localTimes(root) {
+    var times = root.querySelectorAll("time[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var el = times[i];
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) { continue; }
+      var utc = el.getAttribute("datetime").replace("T", " ").replace(/\.\d+Z$/, " UTC");
+      el.title = "UTC " + utc.replace(" UTC", "") + " · local " + local.format(date) + " · " + ago(date);
+      if (el.dataset.local === "inline" && !el.dataset.localised) {
+        var span = document.createElement("span");
+        span.className = "local";
+        span.textContent = " (" + local.format(date) + " local)";
+        el.after(span);
+        el.dataset.localised = "1";
+      }
+    }
+  }
+  localTimes(document);
+
   var wanted = (body.dataset.live || "").split(" ").filter(Boolean);
   var state = document.getElementById("live-state");
   if (!wanted.length || !window.EventSource) { return; }
@@ -33,7 +70,9 @@
         var fresh = doc.getElementById("live");
         var current = document.getElementById("live");
         if (fresh && current) {
-          current.replaceWith(document.importNode(fresh, true));
+          var node = document.importNode(fresh, true);
+          localTimes(node);
+          current.replaceWith(node);
           body.dataset.refreshed = String(Date.now());
         }
       })
