@@ -147,12 +147,17 @@ class NodeSettings(BaseSettings):
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML configuration file; ConfigError if it is missing or not TOML."""
+    """A TOML configuration file; ConfigError naming it if it is missing, unreadable,
+    not UTF-8 or not TOML."""
     try:
         with path.open("rb") as f:
             data: dict[str, Any] = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"no configuration file at {path}", path=str(path)) from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text", path=str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", path=str(path)) from exc
     return data

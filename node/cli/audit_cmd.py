@@ -13,15 +13,19 @@ from node.config import NodeSettings
 from node.exchange.continuity import accept_restore, hub_checkpoint
 from node.exchange.trust import parse_root_keys
 from node.exchange.witness import local_checkpoints, published_checkpoint
-from node.protocol.checkpoint import Checkpoint, verify_checkpoint
+from node.protocol.checkpoint import Checkpoint, checkpoint_signer, verify_checkpoint
 from node.storage.audit import list_entries, verify_file
 from node.storage.database import Database
 from node.transport import Transport
 from schemas.errors import (
+    ConfigError,
     DirectoryExpired,
+    KeyRevoked,
     LaliError,
     SenderMismatch,
+    StorageError,
     TransportError,
+    UnknownKey,
     UntrustedMessage,
 )
 
@@ -51,13 +55,22 @@ def verify(
 
     Example: lali audit verify --config /etc/lali/node.toml
     """
-    path = _db(config, db)
+    try:
+        path = _db(config, db)
+    except ConfigError as exc:
+        raise fail(exc) from exc
     heads = []
+    # Nothing to check, or no way to check it, is not a failed check: exit 2, as for
+    # any command; exit 1 is for a log (or checkpoint, or directory) found wrong.
+    if not path.exists():
+        raise fail(StorageError(f"no audit database at {path}", path=str(path)))
     try:
         if config is not None:
             settings = NodeSettings.load(config)
             heads = checkpoint_heads(settings, path, offline=offline)
         result = verify_file(path, [c.chain_head for c in heads])
+    except ConfigError as exc:
+        raise fail(exc) from exc
     except LaliError as exc:
         raise fail(exc, code=1) from exc
     typer.echo(f"audit ok: {result.count} entries, head {result.head.hex()}")
@@ -72,7 +85,14 @@ def verify(
 def _cached_directory(settings: NodeSettings) -> Directory:
     """The node's cached directory, checked as the node checks it (configured roots at
     their threshold, and the roots the directory declares), with its grace period."""
-    data, roots = settings.directory.read_bytes(), parse_root_keys(settings.root_keys)
+    try:
+        data = settings.directory.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the directory {settings.directory}: {exc.strerror}",
+            path=str(settings.directory),
+        ) from exc
+    roots = parse_root_keys(settings.root_keys)
     trusted = RootSet(roots, settings.directory_threshold)
     now = datetime.now(UTC)
     try:
@@ -84,38 +104,62 @@ def _cached_directory(settings: NodeSettings) -> Directory:
 
 
 def checkpoint_heads(settings: NodeSettings, path: Path, *, offline: bool) -> list[Checkpoint]:
-    """Our verified checkpoints: from the database and (unless offline) the hub."""
+    """Our verified checkpoints: from the database and (unless offline) the hub.
+
+    Each is held to the key that signed it, valid at the checkpoint's own time, so one
+    made before a rotation still counts after it. A local checkpoint whose key the
+    current directory no longer lists (pruned after rotations), or whose key was revoked
+    at or before its time, is not evidence either way: it is skipped with a warning
+    naming it, unless no checkpoint at all is left to hold the log to. Any other flaw
+    (a bad signature, another member's key) fails. The hub's checkpoint only ever
+    warns: anything on the subject says nothing about our chain.
+    """
     directory = _cached_directory(settings)
     blobs = local_checkpoints(path, settings.code)
+    checkpoints: list[Checkpoint] = []
+    skipped: list[UntrustedMessage] = []
+    for n, blob in enumerate(blobs, 1):
+        try:
+            checkpoints.append(verify_checkpoint(blob, directory))
+        except (UnknownKey, KeyRevoked) as exc:
+            skipped.append(exc)
+            _warn(f"our checkpoint {n} of {len(blobs)} in the database {_described(blob, exc)}")
     if not offline:
         try:
             remote = asyncio.run(_fetch(settings))
         except TransportError as exc:
-            typer.secho(
-                f"warning: hub unreachable ({exc}); checked local checkpoints only",
-                err=True,
-                fg=typer.colors.YELLOW,
-            )
+            _warn(f"hub unreachable ({exc}); checked local checkpoints only")
         else:
             if remote is not None:
                 try:
-                    verify_checkpoint(remote, directory)
+                    checkpoints.append(verify_checkpoint(remote, directory))
                 except UntrustedMessage as exc:
-                    # Anything on the subject is not evidence against an intact log:
-                    # it says nothing about our chain, so it is reported, not failed on.
-                    typer.secho(
-                        f"warning: the newest message on our checkpoint subject is not a"
-                        f" valid checkpoint ({exc.reason}: {exc}); checked local"
-                        " checkpoints only",
-                        err=True,
-                        fg=typer.colors.YELLOW,
+                    _warn(
+                        "the newest message on our checkpoint subject is not a valid"
+                        f" checkpoint ({exc.reason}: {exc}); checked local checkpoints only"
                     )
-                else:
-                    blobs.append(remote)
-    checkpoints = [verify_checkpoint(b, directory) for b in blobs]
+    if skipped and not checkpoints:
+        error = KeyRevoked if all(isinstance(e, KeyRevoked) for e in skipped) else UnknownKey
+        raise error(
+            f"none of our {len(skipped)} checkpoint(s) is signed by a key the current"
+            " directory lists as good for it; see docs/operations.md, Auditing"
+        )
     if any(c.member != settings.code for c in checkpoints):
         raise SenderMismatch("a checkpoint of another member was found for us")
     return checkpoints
+
+
+def _described(blob: bytes, exc: UntrustedMessage) -> str:
+    if isinstance(exc, UnknownKey):
+        return (
+            f"is signed by key {checkpoint_signer(blob)}, which the current directory no longer"
+            " lists: not checked against"
+        )
+    return f"is {exc}: not checked against"
+
+
+def _warn(message: str) -> None:
+    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
 
 
 async def _fetch(settings: NodeSettings) -> bytes | None:

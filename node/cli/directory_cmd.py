@@ -26,7 +26,7 @@ from keys import (
     verify_directory_update,
 )
 from keys.verify import merge_signatures, read_signed_file, sign_payload
-from node.cli.common import fail, read_passphrase
+from node.cli.common import fail, read_file, read_passphrase
 from node.exchange.trust import parse_root_keys
 from schemas.errors import ConfigError, LaliError, PolicyViolation
 
@@ -272,11 +272,15 @@ def show(
     Example: lali directory show directory.json --root-public 3q2+7w...=
     """
     try:
-        data, roots = path.read_bytes(), parse_root_keys(root_public)
+        roots = parse_root_keys(root_public)
+    except LaliError as exc:
+        raise fail(exc, about="--root-public") from exc
+    try:
+        data = read_file(path)
         directory, _ = verify_directory_update(data, RootSet(roots, threshold), datetime.now(UTC))
         signers = read_signed_file(data).signers(roots)
     except LaliError as exc:
-        raise fail(exc) from exc
+        raise fail(exc, about=path) from exc
     typer.echo(
         f"directory version {directory.version}, issued {directory.issued_at:%Y-%m-%d %H:%M}"
         f" UTC, expires {directory.expires_at:%Y-%m-%d %H:%M} UTC: signature ok"

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.cli.common import fail
+from node.cli.common import fail, read_alert_file
 from node.config import NodeSettings
 from node.handlers.base import Context, HandlerEnv, HandlerError, Hit, Item
 from node.handlers.instances import build_instances
@@ -91,19 +91,21 @@ def test_route(
     The TLP policy applies as in the node. Nothing is written to the node database;
     audit entries and hits are printed instead.
 
-    Example: lali handlers test watch schemas/examples/valid/maritime.json -c node.toml
+    Example: lali handlers test check-everything schemas/examples/valid/maritime.json \\
+        -c demo-data/TO/node.toml
     """
     s = _settings(config)
     try:
         wanted = next((r for r in s.routes if r.name == route), None)
         if wanted is None:
             raise ConfigError(f"no route {route!r} in {config}")
-        alert = parse_alert(alert_file.read_bytes(), now=datetime.now(UTC))
         instances = build_instances({n: s.handlers[n] for n in wanted.handlers})
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {alert_file}: {exc}") from exc
     except LaliError as exc:
         raise fail(exc) from exc
+    try:
+        alert = parse_alert(read_alert_file(alert_file), now=datetime.now(UTC))
+    except LaliError as exc:
+        raise fail(exc, about=alert_file) from exc
     if not matches(wanted, Facts.of("alert", sender, alert)):
         typer.echo(f"note: route {route} would not match this alert in the node")
     item = Item(

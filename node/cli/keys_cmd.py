@@ -100,7 +100,7 @@ def show(
     try:
         identity = load_identity(key_file, read_passphrase(passphrase_file))
     except LaliError as exc:
-        raise fail(exc) from exc
+        raise fail(exc, about=key_file) from exc
     typer.echo(f"member {identity.code}")
     typer.echo(f"  signing key id     {identity.sign_kid}")
     for kid in identity.encryption_kids():

@@ -9,6 +9,7 @@ import typer
 from node import logs
 from node.cli import (
     audit_cmd,
+    check_cmd,
     deploy_cmd,
     directory_cmd,
     handlers_cmd,
@@ -36,6 +37,7 @@ app.add_typer(link_cmd.app, name="link")
 schemas_app = typer.Typer(help="The wire contract: JSON Schema files.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.command("send")(node_cmd.send)
+app.command("check")(check_cmd.check)
 app.command("inbox")(node_cmd.inbox)
 app.command("status")(node_cmd.status)
 app.command("forward")(node_cmd.forward)

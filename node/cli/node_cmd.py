@@ -11,7 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from node.cli.common import fail, read_passphrase
+from node.cli.common import fail, read_alert_file, read_passphrase
 from node.config import NodeSettings
 from node.exchange.outbound import SendResult
 from node.exchange.receipts import delivery_status
@@ -68,17 +68,20 @@ async def _run(settings: NodeSettings, passphrase: bytes | None) -> int:
 def load_alert(
     path: Path, topic: Topic | None, tlp: Tlp | None, priority: Priority | None
 ) -> Alert:
-    """Read an alert file; ``--tlp``/``--priority`` override, ``--topic`` must agree."""
-    try:
-        alert = parse_alert(path.read_bytes(), now=datetime.now(UTC))
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc}") from exc
+    """Read an alert file; ``--tlp``/``--priority`` override, ``--topic`` must agree.
+    ``lali send`` and ``lali check`` both read alerts here, so they agree."""
+    alert = parse_alert(read_alert_file(path), now=datetime.now(UTC))
     if topic is not None and topic != alert.topic:
         raise SchemaViolation(f"--topic {topic.value} but the alert is {alert.topic.value}")
     update = {k: v for k, v in (("tlp", tlp), ("priority", priority)) if v is not None}
     if update:
         alert = parse_alert(alert.model_copy(update=update).model_dump_json())
     return alert
+
+
+def parse_recipients(to: str) -> list[str]:
+    """``--to FJ,to`` as member codes (upper case); ``all`` stays as it is."""
+    return [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
 
 
 def send(
@@ -100,8 +103,11 @@ def send(
     """
     try:
         settings = NodeSettings.load(config)
-        alert = load_alert(alert_file, topic, tlp, priority)
-        recipients = [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
+        try:
+            alert = load_alert(alert_file, topic, tlp, priority)
+        except LaliError as exc:
+            raise fail(exc, about=alert_file) from exc
+        recipients = parse_recipients(to)
         passphrase = read_passphrase(passphrase_file or settings.identity_passphrase_file)
         result = asyncio.run(_send(settings, alert, recipients, passphrase))
     except LaliError as exc:
@@ -159,7 +165,7 @@ def inbox(
         if not found:
             typer.secho(f"no alert {show} in the inbox", err=True, fg=typer.colors.RED)
             raise typer.Exit(1)
-        typer.echo(json.dumps(json.loads(found[0][0]), indent=2))
+        typer.echo(json.dumps(json.loads(found[0][0]), indent=2, ensure_ascii=False))
         return
     rows = _query(
         settings.database,
@@ -227,7 +233,7 @@ def forward(
     """
     try:
         settings = NodeSettings.load(config)
-        recipients = [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
+        recipients = parse_recipients(to)
         passphrase = read_passphrase(passphrase_file or settings.identity_passphrase_file)
         result = asyncio.run(_forward(settings, message_id, recipients, passphrase))
     except LaliError as exc:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from node.cli.common import fail
+from node.cli.common import Unreadable, fail, read_alert_file
 from node.handlers.builtin.watchlist_core import Entry, MatchRules, WatchList, unmatchable_names
 from node.handlers.builtin.watchlist_store import (
     CSV_COLUMNS,
@@ -97,7 +97,7 @@ def import_(
                 raise ConfigError(f"{file} is already a SQLite watch list")
         total = _count_rows(file)
     except OSError as exc:
-        raise typer.BadParameter(f"cannot read {file}: {exc.strerror}") from exc
+        raise fail(Unreadable(f"cannot read {file}: {exc.strerror}")) from exc
     except LaliError as exc:
         raise fail(exc) from exc
     progress = Progress(
@@ -169,13 +169,13 @@ def check(
         --list deploy/watchlist.example.csv
     """
     try:
-        try:
-            alert = parse_alert(alert_file.read_bytes(), now=datetime.now(UTC))
-        except OSError as exc:
-            raise typer.BadParameter(f"cannot read {alert_file}: {exc.strerror}") from exc
+        alert = parse_alert(read_alert_file(alert_file), now=datetime.now(UTC))
+    except LaliError as exc:
+        raise fail(exc, about=alert_file) from exc
+    try:
         loaded = load(list_path)
     except LaliError as exc:
-        raise fail(exc) from exc
+        raise fail(exc, about=list_path) from exc
     if loaded.bad_rows:
         typer.secho(
             f"the list has {len(loaded.bad_rows)} bad row(s), ignored"

@@ -35,7 +35,7 @@ from node.protocol.envelope import Opened
 from node.runtime import Node
 from node.storage.audit import verify_file
 from schemas.alert import Alert, Topic, parse_alert
-from schemas.errors import LaliError
+from schemas.errors import ConfigError, LaliError
 
 if TYPE_CHECKING:
     from node.ops.demo_console import DemoConsole
@@ -144,7 +144,47 @@ async def run_demo(
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="lali-demo-") as tmp:
             return await _run(Path(tmp), out, timeout, serve)
+    try:
+        aside = clear_data_dir(data_dir, datetime.now(UTC))
+    except ConfigError as exc:
+        out(f"demo: error ({exc.reason}): {exc}")
+        return 2
+    if aside is not None:
+        out(f"demo: {data_dir} held an earlier demo network: moved it to {aside}; new network")
     return await _run(data_dir, out, timeout, serve)
+
+
+# What every demo network leaves in its data directory (``provision_keys`` writes both).
+_DEMO_FILES = ("hub-root.key", "directory.json")
+
+
+def clear_data_dir(root: Path, now: datetime) -> Path | None:
+    """Make ``root`` ready for a new network; return where an earlier one went, if any.
+
+    Every run provisions new keys: an earlier network's databases, checkpoints and
+    stream kept beside them would no longer verify. A demo is disposable, but the
+    directory is the user's: an earlier demo network is moved aside whole (it still
+    verifies with ``--offline``), never deleted, and a non-empty directory that does
+    not hold one is refused (``ConfigError``).
+    """
+    if not root.exists():
+        return None
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory", path=str(root))
+    if not any(root.iterdir()):
+        return None
+    if not all((root / name).is_file() for name in _DEMO_FILES):
+        raise ConfigError(
+            f"{root} is not empty and holds no demo network; choose another --data-dir",
+            path=str(root),
+        )
+    aside = root.with_name(f"{root.name}.old-{now:%Y%m%dT%H%M%S}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = root.with_name(f"{root.name}.old-{now:%Y%m%dT%H%M%S}-{n}")
+    root.rename(aside)
+    return aside
 
 
 async def _run(

@@ -1117,6 +1117,12 @@ def build_blobs() -> dict[str, Any]:
                 make_checkpoint(fj, head, NOW - DAY - MS),
                 "key_not_valid",
             ),
+            _blob(
+                "signed at its key's revocation time",
+                make_checkpoint(ws, head, REVOKED_AT),
+                "key_revoked",
+                directory_ref="revoked",
+            ),
             _blob("signature bit flipped", _flip(checkpoint, len(checkpoint) - 1), "bad_signature"),
         ],
     }

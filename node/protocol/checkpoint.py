@@ -21,7 +21,13 @@ from keys.directory import Directory
 from keys.identity import Identity
 from node.protocol.chain import ChainHead
 from node.protocol.wire import MAX_MS, from_ms, to_ms
-from schemas.errors import BadSignature, KeyNotValid, MalformedMessage, SenderMismatch
+from schemas.errors import (
+    BadSignature,
+    KeyNotValid,
+    KeyRevoked,
+    MalformedMessage,
+    SenderMismatch,
+)
 
 LABEL = b"lali.checkpt.v1\x00"
 _BODY = struct.Struct(">16s2s8sQ32sQ")
@@ -56,9 +62,16 @@ def make_checkpoint(me: Identity, head: ChainHead, at: datetime) -> bytes:
     return body + me.signing_key.sign(body).signature
 
 
+def checkpoint_signer(data: bytes) -> str:
+    """The key id a checkpoint names (hex), read without verifying anything: for
+    messages about a checkpoint that could not be verified."""
+    start = len(LABEL) + 2
+    return data[start : start + 8].hex()
+
+
 def verify_checkpoint(data: bytes, directory: Directory) -> Checkpoint:
-    """1 exact size, 2 label and fields, 3 key owned by the member and valid at the
-    checkpoint's time, 4 signature."""
+    """1 exact size, 2 label and fields, 3 key owned by the member, valid and not
+    revoked at the checkpoint's time, 4 signature."""
     if len(data) != CHECKPOINT_LEN:
         raise MalformedMessage(f"a checkpoint is {CHECKPOINT_LEN} bytes, got {len(data)}")
     label, member, kid, count, head, ms = _BODY.unpack(data[: _BODY.size])
@@ -72,6 +85,8 @@ def verify_checkpoint(data: bytes, directory: Directory) -> Checkpoint:
         raise SenderMismatch("checkpoint signed with another member's key")
     if not key.valid_at(checkpoint.at):
         raise KeyNotValid("checkpoint key not valid at the checkpoint's time")
+    if key.revoked_by(checkpoint.at):
+        raise KeyRevoked(f"checkpoint signed by key {key.kid}, revoked at or before its time")
     try:
         VerifyKey(key.public_bytes()).verify(data[: _BODY.size], data[_BODY.size :])
     except nacl.exceptions.BadSignatureError:

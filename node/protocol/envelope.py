@@ -133,6 +133,17 @@ def _wrap_nonce(shared: bytes, message_id: bytes) -> bytes:
     return hashlib.blake2b(b"lali.wrap.v1" + message_id, key=shared, digest_size=24).digest()
 
 
+def check_expiry(alert: Alert, now: datetime) -> None:
+    """``PolicyViolation`` if ``alert`` has expired at ``now`` or expires later than the
+    header can say. ``seal`` runs it; ``lali check`` runs it offline, for the same
+    answer."""
+    if alert.expires_at is not None and alert.expires_at <= now:
+        raise PolicyViolation("the alert has already expired")
+    if alert.expires_at is not None and to_ms(alert.expires_at) > MAX_MS:
+        # The header cannot carry it: every receiver would reject the envelope.
+        raise PolicyViolation("the alert expires after 9999-12-31T23:59:59.999Z")
+
+
 def seal(
     alert: Alert,
     sender: Identity,
@@ -156,11 +167,7 @@ def seal(
         raise PolicyViolation("the sender cannot be its own recipient")
     if len(recipients) > MAX_RECIPIENTS:
         raise PolicyViolation(f"at most {MAX_RECIPIENTS} recipients")
-    if alert.expires_at is not None and alert.expires_at <= now:
-        raise PolicyViolation("the alert has already expired")
-    if alert.expires_at is not None and to_ms(alert.expires_at) > MAX_MS:
-        # The header cannot carry it: every receiver would reject the envelope.
-        raise PolicyViolation("the alert expires after 9999-12-31T23:59:59.999Z")
+    check_expiry(alert, now)
     # 2. Our own keys must be the ones the directory holds for us, valid now.
     sign_kid, enc_kid = _sender_kids(sender)
     owner, sign_entry = directory.signing_key(sign_kid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,19 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+async def witnessed(settings: NodeSettings, member: str) -> None:
+    """Until the node on ``settings`` holds a checkpoint of ``member`` (bounded poll of
+    its database: witnessing tells no listener)."""
+    uri = f"file:{settings.database}?mode=ro"
+    for _ in range(400):
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            row = conn.execute("SELECT 1 FROM checkpoints WHERE member = ?", (member,)).fetchone()
+        if row:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{settings.code} never witnessed a checkpoint of {member}")
+
+
 async def test_disk_full_stops_acks_and_resumes(
     network: Network, small_disk: Path, table: Table
 ) -> None:
@@ -64,6 +78,9 @@ async def test_disk_full_stops_acks_and_resumes(
         await asyncio.wait_for(fj.ready.wait(), 20)
         first = await ws.send(sample_alert(Topic.MARITIME), ["FJ"])
         await watch.wait(accepted(first.message_id))
+        # Nodes sign a checkpoint at start and witness each other's: let FJ take WS's
+        # in first, so that the next thing FJ must commit is the alert below.
+        await witnessed(settings, "WS")
         filler = await asyncio.to_thread(fill, small_disk)
         with structlog.testing.capture_logs() as logs:
             second = await ws.send(sample_alert(Topic.ASYLUM), ["FJ"])

@@ -82,8 +82,8 @@ def wait_for_inbox(config: Path, message_id: str) -> str:
 
 
 def current_alert(tmp_path: Path) -> tuple[Path, str]:
-    """The maritime example with its expiry moved a week ahead (the example's own date
-    has passed, and `lali send` refuses an expired alert)."""
+    """The maritime example with its expiry moved a week ahead (the flow does not
+    depend on the example's own date; `lali send` refuses an expired alert)."""
     alert = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     alert["expires_at"] = (datetime.now(UTC) + timedelta(days=7)).isoformat(timespec="seconds")
     path = tmp_path / "alert.json"

@@ -79,10 +79,10 @@ class Generated:
         )
 
     def filters(self, code: str) -> list[str]:
-        """What the hub gives ``code``'s consumer for the provisioned directory."""
+        """What the hub gives ``code``'s consumer for the provisioned directory (every
+        node witnesses every member's checkpoints)."""
         topics = [f"lali.alert.{t}.*" for t in self.network.members.member(code).topics]
-        extra = ["lali.checkpoint.*"] if code == "XH" else []
-        return [*topics, f"lali.receipt.{code}.*", *extra]
+        return [*topics, f"lali.receipt.{code}.*", "lali.checkpoint.*"]
 
 
 @pytest.fixture
@@ -231,11 +231,12 @@ async def test_no_node_receives_a_dead_letter_or_another_members_receipt(
         for client in clients.values():
             await client.close()
     alerts = {"lali.alert.maritime.FJ", "lali.alert.asylum.WS"}
+    seen = alerts | {"lali.checkpoint.FJ"}  # every node witnesses FJ's checkpoint
     assert delivered == {
-        "XH": alerts | {"lali.checkpoint.FJ"},
-        "WS": alerts | {"lali.receipt.WS.FJ"},
-        "FJ": alerts | {"lali.receipt.FJ.TO"},
-        "TO": alerts | {"lali.receipt.TO.FJ"},
+        "XH": seen,
+        "WS": seen | {"lali.receipt.WS.FJ"},
+        "FJ": seen | {"lali.receipt.FJ.TO"},
+        "TO": seen | {"lali.receipt.TO.FJ"},
     }
 
 
@@ -304,7 +305,7 @@ async def test_the_hub_reconfigures_consumers_from_each_new_directory(
         adopted = asyncio.Event()
         ws.directory_listeners.append(lambda d: adopted.set() if d.version == 2 else None)
         await publish_directory(xh.transport, signed)
-        wanted = ["lali.alert.maritime.*", "lali.receipt.WS.*"]
+        wanted = ["lali.alert.maritime.*", "lali.receipt.WS.*", "lali.checkpoint.*"]
         deadline = time.monotonic() + DEADLINE_S
         while True:  # bounded poll of the server's state
             info = await hub.jetstream().consumer_info(STREAM, "node-WS")
@@ -364,7 +365,7 @@ def test_lali_deploy_consumers_configures_them_from_the_directory(tmp_path: Path
         done = runner.invoke(app, ["deploy", "consumers", "--config", str(hub)])
         assert done.exit_code == 0, done.output  # the stream first, as the hub's node does
         topics = " ".join(f"lali.alert.{t}.*" for t in network.members.member("WS").topics)
-        assert f"node-WS: {topics} lali.receipt.WS.*\n" in done.output
+        assert f"node-WS: {topics} lali.receipt.WS.* lali.checkpoint.*\n" in done.output
         assert "configured 4 consumers on LALI_ALERTS from directory v1" in done.output
         only = runner.invoke(app, [*leaf_like, "--member", "FJ"])
         assert only.exit_code == 0, only.output

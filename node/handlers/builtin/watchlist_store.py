@@ -144,6 +144,9 @@ def read_csv(
                 if "\x00extra" in record:
                     rows.bad.append(BadRow(reader.line_num, "more cells than the header"))
                     continue
+                if None in record.values():  # DictReader's fill for missing cells
+                    rows.bad.append(BadRow(reader.line_num, "fewer cells than the header"))
+                    continue
                 rows.add(reader.line_num, record)
     except FileNotFoundError as exc:
         raise ConfigError(f"watch list {path} not found") from exc
