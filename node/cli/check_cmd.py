@@ -7,21 +7,11 @@ from typing import Annotated
 import typer
 
 from node.cli.common import Unreadable
-from node.cli.node_cmd import load_alert, parse_recipients
-from node.exchange.outbound import ALL, resolve_recipients
-from node.protocol.envelope import check_expiry
-from schemas.alert import Alert, Priority, Tlp, Topic
+from node.cli.node_cmd import load_alert, offline_checks, parse_recipients
+from schemas.alert import Priority, Tlp, Topic
 from schemas.errors import LaliError
 
 OK, INVALID, USAGE = 0, 1, 2
-
-
-def check_recipients(alert: Alert, to: list[str]) -> None:
-    """The handling rules ``lali send`` applies to ``--to`` that need no directory
-    (``all`` with TLP:RED or AMBER+STRICT, ``all`` mixed with codes, no recipients).
-    Whether a named code is a member is the directory's question, left to ``send``."""
-    named = [code for code in to if code != ALL]
-    resolve_recipients(to, alert, sender="", members=named)
 
 
 def check(
@@ -49,9 +39,7 @@ def check(
     for path in alert_files:
         try:
             alert = load_alert(path, topic, tlp, priority)
-            if recipients is not None:
-                check_recipients(alert, recipients)
-            check_expiry(alert, datetime.now(UTC))
+            offline_checks(alert, recipients, datetime.now(UTC))
         except LaliError as exc:
             code = max(code, USAGE if isinstance(exc, Unreadable) else INVALID)
             typer.secho(f"{path}: error ({exc.reason}): {exc}", fg=typer.colors.RED, err=True)

@@ -13,8 +13,9 @@ import typer
 
 from node.cli.common import fail, read_alert_file, read_passphrase
 from node.config import NodeSettings
-from node.exchange.outbound import SendResult
+from node.exchange.outbound import ALL, SendResult, resolve_recipients
 from node.exchange.receipts import delivery_status
+from node.protocol.envelope import check_expiry
 from node.runtime import Node
 from node.storage.readonly import Row, read_only
 from schemas.alert import Alert, Priority, Tlp, Topic, parse_alert
@@ -84,6 +85,16 @@ def parse_recipients(to: str) -> list[str]:
     return [c.strip().upper() if c.strip() != "all" else "all" for c in to.split(",")]
 
 
+def offline_checks(alert: Alert, to: list[str] | None, now: datetime) -> None:
+    """What ``send`` refuses without a node, run before any network wait (and by
+    ``lali check``): an expired alert, and the ``--to`` rules that need no directory
+    (``all`` with TLP:RED or AMBER+STRICT, ``all`` mixed with codes, no recipients).
+    Whether a named code is a member is the directory's question, left to the node."""
+    if to is not None:
+        resolve_recipients(to, alert, sender="", members=[code for code in to if code != ALL])
+    check_expiry(alert, now)
+
+
 def send(
     alert_file: Annotated[Path, typer.Argument(help="alert JSON (see schemas/examples)")],
     config: Config,
@@ -108,6 +119,7 @@ def send(
         except LaliError as exc:
             raise fail(exc, about=alert_file) from exc
         recipients = parse_recipients(to)
+        offline_checks(alert, recipients, datetime.now(UTC))
         passphrase = read_passphrase(passphrase_file or settings.identity_passphrase_file)
         result = asyncio.run(_send(settings, alert, recipients, passphrase))
     except LaliError as exc:

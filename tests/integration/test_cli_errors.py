@@ -10,6 +10,7 @@ errors exit 2, a failed check 1; the one line names the file; no "Traceback".
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -164,3 +165,20 @@ def test_handlers_test_help_names_a_route_of_the_demo(tmp_path: Path) -> None:
     assert code == 0
     example = re.search(r"Example: lali handlers test (\S+) ", output)
     assert example is not None and example[1] in routes, output
+
+
+def test_send_refuses_what_policy_refuses_before_any_node_or_network(tmp_path: Path) -> None:
+    """An expired alert, or TLP:RED to 'all', is refused at once: the node (here its
+    absent key file, offline a 10 s wait for the link) is never reached."""
+    expired = tmp_path / "expired.json"
+    data = json.loads(ALERT.read_text())
+    data["observed_at"] = "2020-01-01T00:00:00Z"
+    data["expires_at"] = "2020-01-02T00:00:00Z"
+    expired.write_text(json.dumps(data))
+    config = str(good_config(tmp_path))
+    code, output = run(["send", str(expired), "-c", config, "--to", "FJ"])
+    assert code == 2 and "(policy)" in output and "expired" in output, output
+    assert "key" not in output.lower()  # refused before the node reads its key file
+    code, output = run(["send", str(ALERT), "-c", config, "--to", "all", "--tlp", "RED"])
+    assert code == 2 and "(policy)" in output, output
+    assert "key" not in output.lower()
