@@ -98,7 +98,8 @@ def test_route(
     try:
         wanted = next((r for r in s.routes if r.name == route), None)
         if wanted is None:
-            raise ConfigError(f"no route {route!r} in {config}")
+            names = ", ".join(r.name for r in s.routes) or "none"
+            raise ConfigError(f"no route {route!r} in {config} (its routes: {names})")
         instances = build_instances({n: s.handlers[n] for n in wanted.handlers})
     except LaliError as exc:
         raise fail(exc) from exc

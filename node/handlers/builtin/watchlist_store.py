@@ -120,9 +120,16 @@ class _Rows:
 def _check_header(path: Path, header: list[str] | None) -> None:
     if not header:
         raise ConfigError(f"{path}: empty file, expected the header {','.join(CSV_COLUMNS)}")
-    unknown = sorted(set(header) - set(CSV_COLUMNS))
+    unknown = [n for n, name in enumerate(header, 1) if name not in CSV_COLUMNS]
     if unknown:
-        raise ConfigError(f"{path}: unknown column(s) {', '.join(unknown)}")
+        # Positions, not names: in a file without its header line the "names" are the
+        # first row's data, and errors never show values from the list.
+        where = ", ".join(str(n) for n in unknown)
+        hint = " (is the header line missing?)" if len(unknown) == len(header) else ""
+        raise ConfigError(
+            f"{path}: unknown column(s) at position {where} of the header{hint};"
+            f" known columns: {','.join(CSV_COLUMNS)}"
+        )
     if len(set(header)) != len(header):
         raise ConfigError(f"{path}: a column appears twice in the header")
     missing = [c for c in ("id", "kind") if c not in header]

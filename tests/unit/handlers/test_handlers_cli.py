@@ -87,3 +87,4 @@ def test_an_unknown_route_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no route 'nope'" in result.output
+    assert "(its routes: everything)" in result.output  # what to use instead

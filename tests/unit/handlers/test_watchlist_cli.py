@@ -69,7 +69,7 @@ def test_import_replaces_an_existing_list(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        (f"{HEADER},colour\n", "unknown column(s) colour"),
+        (f"{HEADER},colour\n", "unknown column(s) at position 13 of the header;"),
         ("id,family_name\n", "missing column(s) kind"),
         ("", "empty file"),
     ],
@@ -79,6 +79,14 @@ def test_a_bad_header_is_a_config_error(tmp_path: Path, text: str, error: str) -
     source.write_text(text)
     code, _, err = run("import", source, "--into", tmp_path / "w.sqlite")
     assert (code, error in err) == (2, True)
+
+
+def test_a_list_without_its_header_line_shows_no_value_from_it(tmp_path: Path) -> None:
+    source = tmp_path / "l.csv"
+    source.write_text("P1,person,NAWALU,,,1979-04-22,,,,,,\n")
+    code, _, err = run("import", source, "--into", tmp_path / "w.sqlite")
+    assert code == 2 and "is the header line missing?" in err
+    assert "NAWALU" not in err and "1979" not in err and "P1" not in err
 
 
 def test_import_of_a_sqlite_list_is_refused(tmp_path: Path) -> None:
