@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from schemas.errors import LaliError
+
+# The one option every command that opens a key file takes.
+PassFile = Annotated[
+    Path | None,
+    typer.Option(help="file whose first line is the passphrase (else $LALI_PASSPHRASE)"),
+]
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

@@ -26,17 +26,13 @@ from keys import (
     verify_directory_update,
 )
 from keys.verify import merge_signatures, read_signed_file, sign_payload
-from node.cli.common import fail, read_file, read_passphrase
+from node.cli.common import PassFile, fail, read_file, read_passphrase
 from node.exchange.trust import parse_root_keys
 from schemas.errors import ConfigError, LaliError, PolicyViolation
 
 app = typer.Typer(help="The signed member directory (hub operators).", no_args_is_help=True)
 
 Draft = Annotated[Path, typer.Option(help="unsigned draft kept by the hub")]
-PassFile = Annotated[
-    Path | None,
-    typer.Option(help="file whose first line is the passphrase (else $LALI_PASSPHRASE)"),
-]
 
 
 def _read_draft(path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import structlog
 import typer
 
 from keys.files import write_atomic
-from node.cli.common import fail, read_passphrase
+from node.cli.common import PassFile, fail, read_passphrase
 from node.config import NodeSettings
 from node.exchange.outbound import SendResult
 from node.hub import bulletin
@@ -30,10 +30,6 @@ app = typer.Typer(help="The hub: console, correlation and bulletins.", no_args_i
 log = structlog.get_logger("lali.hub.cli")
 
 Config = Annotated[Path, typer.Option("--config", "-c", help="hub.toml")]
-PassFile = Annotated[
-    Path | None,
-    typer.Option(help="file whose first line is the key passphrase (else $LALI_PASSPHRASE)"),
-]
 
 
 @app.command("run")

@@ -8,16 +8,11 @@ from typing import Annotated
 import typer
 
 from keys import Identity, load_identity, save_identity
-from node.cli.common import fail, read_passphrase
+from node.cli.common import PassFile, fail, read_passphrase
 from node.ops.natsconfig import new_user_nkey, write_seed
 from schemas.errors import LaliError
 
 app = typer.Typer(help="Member identities: signing and encryption keys.", no_args_is_help=True)
-
-PassFile = Annotated[
-    Path | None,
-    typer.Option(help="file whose first line is the passphrase (else $LALI_PASSPHRASE)"),
-]
 
 
 @app.command("init")

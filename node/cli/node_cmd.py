@@ -11,7 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from node.cli.common import fail, read_alert_file, read_passphrase
+from node.cli.common import PassFile, fail, read_alert_file, read_passphrase
 from node.config import NodeSettings
 from node.exchange.outbound import ALL, SendResult, resolve_recipients
 from node.exchange.receipts import delivery_status
@@ -25,10 +25,6 @@ app = typer.Typer(help="Run a national node.", no_args_is_help=True)
 log = structlog.get_logger("lali.cli")
 
 Config = Annotated[Path, typer.Option("--config", "-c", help="node.toml")]
-PassFile = Annotated[
-    Path | None,
-    typer.Option(help="file whose first line is the key passphrase (else $LALI_PASSPHRASE)"),
-]
 
 
 @app.command("run")
