@@ -98,11 +98,12 @@ ALERT_COLUMNS = (
 )  # fmt: skip
 
 
-async def _alert_chunks(reader: Reader, q: store.AlertQuery) -> AsyncIterator[list[Row]]:
+async def _chunks(rows: AsyncIterator[Row], size: int) -> AsyncIterator[list[Row]]:
+    """``rows`` in lists of ``size`` (one look-up of their mentions or links each)."""
     chunk: list[Row] = []
-    async for r in store.alert_rows(reader, q, CHUNK):
+    async for r in rows:
         chunk.append(r)
-        if len(chunk) == CHUNK:
+        if len(chunk) == size:
             yield chunk
             chunk = []
     if chunk:
@@ -110,7 +111,7 @@ async def _alert_chunks(reader: Reader, q: store.AlertQuery) -> AsyncIterator[li
 
 
 async def _alert_records(reader: Reader, q: store.AlertQuery) -> AsyncIterator[list[object]]:
-    async for chunk in _alert_chunks(reader, q):
+    async for chunk in _chunks(store.alert_rows(reader, q, CHUNK), CHUNK):
         found = await store.mentions_in(reader, [str(r["message_id"]) for r in chunk])
         for r in chunk:
             data = json.loads(r["alert"])
@@ -164,7 +165,7 @@ async def alerts_stix(
     yield (b'{"type": "bundle", "id": "bundle--' + str(uuid.uuid4()).encode() + b'", "objects": [')
     seen: set[str] = set()
     count = 0
-    async for chunk in _alert_chunks(reader, q):
+    async for chunk in _chunks(store.alert_rows(reader, q, CHUNK), CHUNK):
         chunk = chunk[: limit - count]
         count += len(chunk)
         for obj in await asyncio.to_thread(_stix_objects, chunk, receiver):
@@ -186,19 +187,8 @@ LINK_COLUMNS = (
 )  # fmt: skip
 
 
-async def _link_chunks(reader: Reader, q: store.LinkQuery) -> AsyncIterator[list[Row]]:
-    chunk: list[Row] = []
-    async for r in store.link_rows(reader, q, LINK_CHUNK):
-        chunk.append(r)
-        if len(chunk) == LINK_CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 async def _link_records(reader: Reader, q: store.LinkQuery) -> AsyncIterator[list[object]]:
-    async for chunk in _link_chunks(reader, q):
+    async for chunk in _chunks(store.link_rows(reader, q, LINK_CHUNK), LINK_CHUNK):
         ids = [str(r["id"]) for r in chunk]
         latest = await store.link_alerts(reader, ids, LINK_ALERTS)
         for r in chunk:
